@@ -1,0 +1,3 @@
+from kmgen.cli import main
+
+raise SystemExit(main())

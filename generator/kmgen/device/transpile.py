@@ -1,0 +1,129 @@
+"""rules/ -> JavaScript modules that run on js_runtime/ instead of Transcrypt's runtime.
+
+Steps: check the subset; copy the rules to a scratch directory with ``portable.py``
+replaced by a stub of the same signatures (its real half is the hand-written twin);
+run Transcrypt; normalise what it leaves behind (timestamp line, source-map comment,
+``__name__``, the 150-name runtime import cut down to what the code uses); then check
+that every runtime and helper name the code imports exists in ``js_runtime/``.
+"""
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from ..errors import BuildError
+from ..paths import data_dir
+from .subset import RULES_DIR, check_rules
+
+RUNTIME_MODULE = 'org.transcrypt.__runtime__.js'
+TWINNED = 'portable'
+_IMPORT = re.compile(r"^import \{([^}]*)\} from '\./([^']+)';$", re.M)
+_STRING_OR_COMMENT = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|//[^\n]*")
+_EXPORT = re.compile(r'^export (?:var|function|const|let) ([A-Za-z_$][\w$]*)', re.M)
+
+
+def transcrypt_version():
+    return metadata.version('transcrypt')
+
+
+def exports_of(js_text):
+    return set(_EXPORT.findall(js_text))
+
+
+def _stub(source):
+    """portable.py reduced to its function signatures, for Transcrypt to name them."""
+    lines = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith('_'):
+            lines.append('def %s(%s):\n    pass\n' % (node.name, ', '.join(a.arg for a in node.args.args)))
+    return '\n'.join(lines)
+
+
+def _normalise(js_text, module, provided):
+    """Strip Transcrypt's volatile lines and cut imports down to the names used."""
+    body = [line for line in js_text.splitlines()
+            if not line.startswith("// Transcrypt'ed from Python")
+            and not line.startswith('//# sourceMappingURL=')
+            and not line.startswith('var __name__ = ')]
+    text = '\n'.join(body)
+    code = _STRING_OR_COMMENT.sub("''", _IMPORT.sub('', text))
+    missing = []
+
+    def rewrite(match):
+        names = [n.strip() for n in match.group(1).split(',') if n.strip()]
+        target = match.group(2)
+        if target == RUNTIME_MODULE:
+            names = [n for n in names if re.search(r'(?<![\w$.])%s(?![\w$])' % re.escape(n), code)]
+            target = 'runtime.js'
+        if not names:
+            return ''
+        for name in names:
+            if target in provided and name not in provided[target]:
+                missing.append('%s (imported by rules/%s.py from %s)' % (name, module, target))
+        return "import {%s} from './%s';" % (', '.join(names), target)
+
+    text = _IMPORT.sub(rewrite, text)
+    if missing:
+        raise BuildError('js_runtime/ does not provide %s: add a twin to js_runtime/%s or stay '
+                         'inside the subset.' % (', '.join(missing), missing[0].split(' from ')[-1].rstrip(')')))
+    header = ('// Generated from generator/kmgen/rules/%s.py by Transcrypt %s; do not edit: '
+              'rebuilt by kmgen build.\n' % (module, transcrypt_version()))
+    return header + text.strip('\n') + '\n'
+
+
+def transpile(out_dir):
+    """Write the rules as ES modules plus their runtime into ``out_dir``.
+
+    Returns:
+        The list of module file names written (``mapping.js`` is the entry).
+    """
+    errors = check_rules()
+    if errors:
+        raise BuildError('rules/ leaves the transpiled subset (%d problem%s): %s'
+                         % (len(errors), 's' if len(errors) > 1 else '', errors[0]))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runtime_dir = data_dir('js_runtime')
+    provided = {
+        'runtime.js': exports_of((runtime_dir / 'runtime.js').read_text(encoding='utf-8')),
+        'portable.js': exports_of((runtime_dir / 'portable.js').read_text(encoding='utf-8')),
+    }
+    with tempfile.TemporaryDirectory(prefix='kmgen-transpile-') as tmp:
+        src = Path(tmp) / 'src' / 'kmgenrules'
+        src.mkdir(parents=True)
+        modules = []
+        for path in sorted(RULES_DIR.glob('*.py')):
+            if path.name == '__init__.py':
+                continue
+            text = path.read_text(encoding='utf-8')
+            (src / path.name).write_text(_stub(text) if path.stem == TWINNED else text, encoding='utf-8')
+            modules.append(path.stem)
+        (src / '__init__.py').write_text('', encoding='utf-8')
+        target = Path(tmp) / 'out'
+        proc = subprocess.run(
+            [sys.executable, '-m', 'transcrypt', '-b', '-n', '-od', str(target), 'kmgenrules/mapping.py'],
+            cwd=src.parent, capture_output=True, text=True)
+        if proc.returncode != 0 or not (target / 'mapping.js').is_file():
+            detail = (proc.stdout + proc.stderr).strip().splitlines()
+            raise BuildError('Transcrypt failed on rules/: %s' % (detail[-1] if detail else 'no output'))
+        stub_exports = exports_of((target / (TWINNED + '.js')).read_text(encoding='utf-8'))
+        absent = sorted(stub_exports - provided['portable.js'])
+        if absent:
+            raise BuildError('js_runtime/portable.js has no twin for %s from rules/portable.py: '
+                             'write one under that name.' % ', '.join(absent))
+        written = []
+        for module in modules:
+            if module == TWINNED:
+                continue
+            js = (target / (module + '.js')).read_text(encoding='utf-8')
+            (out_dir / (module + '.js')).write_text(_normalise(js, module, provided), encoding='utf-8')
+            written.append(module + '.js')
+    for name in ('runtime.js', 'portable.js'):
+        shutil.copyfile(runtime_dir / name, out_dir / name)
+        written.append(name)
+    return written

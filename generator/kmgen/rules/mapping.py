@@ -1,0 +1,230 @@
+"""The Kissmetrics mapping rules: one normalised call -> a list of ops (DESIGN.md).
+
+This module is THE single source. CPython runs it for cloud mode; Transcrypt compiles it,
+unchanged, into the browser integration. It stays inside the transpiled subset
+(STYLE.md section 3, enforced by ``kmgen.device.subset``) and never reads a clock,
+a global or the page: the timestamp and the mobile flag arrive in ``call``.
+
+Where Segment's and RudderStack's message shapes differ, the difference is absorbed here,
+once, so both modes see it: identify traits may sit only in ``context.traits``, the time
+may be ``originalTimestamp``, a page category may sit in ``properties.category``.
+"""
+
+from .portable import date_value, field, is_array, is_missing, is_object, push, squash
+from .values import amount, clean, count, first_present, prefix, text, without
+
+BILLING_AMOUNT = 'Billing Amount'
+PAGE_VIEW = 'Page View'
+MOBILE_SESSION = 'Mobile Session'
+
+# Settings the rules read, with their defaults. config.py validates against this table.
+DEFAULTS = {
+    'prefix_properties': True,
+    'track_named_pages': True,
+    'track_categorized_pages': True,
+    'record_page_view': True,
+    'group_prefix': 'Group',
+}
+
+
+def setting(settings, name):
+    return field(settings, name, DEFAULTS[name])
+
+
+def timestamp(call):
+    """The call's time in unix seconds (``timestamp``, else RudderStack's
+    ``originalTimestamp``), or None when it has none."""
+    seconds = date_value(field(call, 'timestamp', None))
+    if is_missing(seconds):
+        seconds = date_value(field(call, 'originalTimestamp', None))
+    return seconds
+
+
+def is_order_completed(event):
+    """``Order Completed`` (spec v2) or ``Completed Order`` (v1), any case, spaces or
+    underscores: Segment's ecommerce spec accepts all of these spellings."""
+    name = squash(event)
+    return name == 'ordercompleted' or name == 'completedorder'
+
+
+def experiment_traits(props):
+    """``Experiment Viewed`` -> the user property Segment's A/B integrations send as an
+    identify: ``{"Experiment: <experiment>": <variation>}`` (names, else ids)."""
+    experiment = text(first_present(props, ['experiment_name', 'experiment_id']))
+    variation = text(first_present(props, ['variation_name', 'variation_id']))
+    if experiment == '' or variation == '':
+        return None
+    traits = {}
+    traits['Experiment: ' + experiment] = variation
+    return traits
+
+
+def identify(call, settings):
+    """identify(userId, traits) -> identify(userId), set(traits + id); mobile browsers also
+    set Mobile Session once per page load (the device sets ``call.mobile`` on that call)."""
+    ops = []
+    user_id = text(field(call, 'userId', None))
+    traits = field(call, 'traits', None)
+    if not is_object(traits) or count(traits) == 0:
+        traits = field(field(call, 'context', None), 'traits', None)
+    props = clean(traits)
+    if user_id != '':
+        push(ops, ['identify', user_id])
+        props['id'] = user_id
+    if count(props) > 0:
+        push(ops, ['set', props])
+    if field(call, 'mobile', False) == True:
+        mobile = {}
+        mobile[MOBILE_SESSION] = 'Yes'
+        push(ops, ['set', mobile])
+    return ops
+
+
+def track(call, settings):
+    """track(event, properties) -> record(event, properties) with revenue as Billing Amount;
+    orders also set(product) per product; Experiment Viewed also sets the experiment."""
+    event = text(field(call, 'event', None))
+    if event == '':
+        return []
+    raw = field(call, 'properties', None)
+    if not is_object(raw):
+        raw = {}
+    order = is_order_completed(event)
+    products = field(raw, 'products', None)
+    if order and is_array(products):
+        raw = without(raw, 'products')
+    # Segment's Track.revenue(): revenue, else total on an order; parsed as currency.
+    revenue = field(raw, 'revenue', None)
+    source = 'revenue'
+    if is_missing(revenue) and order:
+        revenue = field(raw, 'total', None)
+        source = 'total'
+    billing = amount(revenue)
+    props = clean(raw)
+    if not is_missing(billing) and source == 'revenue':
+        props['revenue'] = billing
+    if setting(settings, 'prefix_properties'):
+        props = prefix(event, props)
+    if not is_missing(billing):
+        props[BILLING_AMOUNT] = billing
+    ops = [['record', event, props]]
+    if order and is_array(products):
+        add_products(ops, event, products, timestamp(call), settings)
+    if squash(event) == 'experimentviewed':
+        traits = experiment_traits(raw)
+        if not is_missing(traits):
+            push(ops, ['set', traits])
+    return ops
+
+
+def add_products(ops, event, products, ts, settings):
+    """One set per product, cleaned and prefixed like the record, with ``_t = ts + index``
+    and ``_d = 1`` so Kissmetrics' same-second de-duplication keeps every line."""
+    for i in range(len(products)):
+        item = clean(products[i])
+        if count(item) == 0:
+            continue
+        if setting(settings, 'prefix_properties'):
+            item = prefix(event, item)
+        if not is_missing(ts):
+            item['_t'] = ts + i
+            item['_d'] = 1
+        push(ops, ['set', item])
+
+
+def viewed(call, kind, label):
+    """The ``Viewed <label> <kind>`` record with every property (name and category included)
+    prefixed ``"<kind> - "``."""
+    props = clean(field(call, 'properties', None))
+    name = text(field(call, 'name', None))
+    category = text(field(call, 'category', None))
+    if name != '':
+        props['name'] = name
+    if category != '':
+        props['category'] = category
+    return ['record', 'Viewed ' + label + ' ' + kind, prefix(kind, props)]
+
+
+def page(call, settings):
+    """page(name, category, properties) -> record(Page View) if record_page_view, then
+    record(Viewed <name|category> Page): the name wins, each gated by its setting."""
+    ops = []
+    props = field(call, 'properties', None)
+    context_page = field(field(call, 'context', None), 'page', None)
+    if setting(settings, 'record_page_view'):
+        view = {}
+        url = text(field(props, 'url', None))
+        if url == '':
+            url = text(field(context_page, 'url', None))
+        if url != '':
+            view['Viewed URL'] = url
+        referrer = text(field(props, 'referrer', None))
+        if referrer == '':
+            referrer = text(field(context_page, 'referrer', None))
+        view['Referrer'] = referrer if referrer != '' else 'Direct'
+        push(ops, ['record', PAGE_VIEW, view])
+    name = text(field(call, 'name', None))
+    if name == '':
+        name = text(field(props, 'name', None))
+    category = text(field(call, 'category', None))
+    if category == '':
+        category = text(field(props, 'category', None))
+    label = ''
+    if name != '' and setting(settings, 'track_named_pages'):
+        label = name
+    elif category != '' and setting(settings, 'track_categorized_pages'):
+        label = category
+    if label != '':
+        push(ops, viewed(call, 'Page', label))
+    return ops
+
+
+def screen(call, settings):
+    """screen(name, properties) -> record(Viewed <name> Screen), properties prefixed "Screen - "."""
+    name = text(field(call, 'name', None))
+    if name == '':
+        name = text(field(field(call, 'properties', None), 'name', None))
+    if name == '':
+        return []
+    return [viewed(call, 'Screen', name)]
+
+
+def group(call, settings):
+    """group(groupId, traits) -> set({"<group_prefix> - <trait>": ..., "<group_prefix> - id": groupId})."""
+    props = clean(field(call, 'traits', None))
+    group_id = text(field(call, 'groupId', None))
+    if group_id != '':
+        props['id'] = group_id
+    if count(props) == 0:
+        return []
+    return [['set', prefix(setting(settings, 'group_prefix'), props)]]
+
+
+def alias(call, settings):
+    """alias(userId, previousId) -> alias(userId, previousId); without previousId the current
+    identity: the message's anonymousId (the device fills previousId with ``KM.i()``)."""
+    user_id = text(field(call, 'userId', None))
+    previous = text(field(call, 'previousId', None))
+    if previous == '':
+        previous = text(field(call, 'anonymousId', None))
+    if user_id == '' or previous == '':
+        return []
+    return [['alias', user_id, previous]]
+
+
+RULES = {
+    'identify': identify,
+    'track': track,
+    'page': page,
+    'screen': screen,
+    'group': group,
+    'alias': alias,
+}
+
+
+def map_call(call, settings):
+    """One Segment- or RudderStack-shaped call -> its list of ops; unknown types -> []."""
+    rule = field(RULES, text(field(call, 'type', None)), None)
+    if is_missing(rule):
+        return []
+    return rule(call, settings)

@@ -1,0 +1,231 @@
+"""Portable helpers: the only functions the rules call besides each other.
+
+Each helper here has a hand-written JavaScript twin in ``js_runtime/portable.js``
+under the name Transcrypt emits for it (``keys`` becomes ``py_keys``). This module
+is the CPython half and is never transpiled: the build replaces it with the twin.
+Both halves run ``tests/vectors/helpers.json``, so they cannot drift silently.
+
+The semantics are JavaScript's wherever the two languages differ, because the
+browser is the harder place to change: ``to_str`` is ``String(value)``, key order
+is UTF-16 code-unit order, numbers are IEEE doubles (integers past 2**53 lose
+precision exactly as ``JSON.parse`` loses it).
+"""
+
+import json
+import math
+import re
+
+_MAX_SAFE = 2 ** 53
+_SURROGATE = re.compile('[\ud800-\udfff]')
+_ISO = re.compile(
+    r'([0-9]{4})-([0-9]{2})-([0-9]{2})'
+    r'(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?'
+    r'(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?'
+)
+_DECIMAL = re.compile(r'[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?')
+_MONEY_STRIP = re.compile(r'[$,]')
+_EDGE_SPACE = ' \t\n\r'
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _utf16_key(text):
+    return text.encode('utf-16-be', 'surrogatepass')
+
+
+def keys(d):
+    """Own keys of an object in UTF-16 code-unit order (JS ``Object.keys(d).sort()``)."""
+    if not is_object(d):
+        return []
+    return sorted(d.keys(), key=_utf16_key)
+
+
+def field(d, key, default):
+    """``d[key]`` when ``d`` is an object that has ``key`` of its own, else ``default``."""
+    if isinstance(d, dict) and key in d:
+        return d[key]
+    return default
+
+
+def is_missing(x):
+    """True for null, undefined, NaN and +-Infinity: the values ``clean`` drops."""
+    if x is None:
+        return True
+    return isinstance(x, float) and not math.isfinite(x)
+
+
+def is_object(x):
+    """True for a plain object (dict); arrays, dates and null are not objects here."""
+    return isinstance(x, dict)
+
+
+def is_array(x):
+    return isinstance(x, (list, tuple))
+
+
+def is_string(x):
+    return isinstance(x, str)
+
+
+def is_number(x):
+    """True for numbers; booleans are not numbers (CPython's ``bool`` is an ``int``)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def push(lst, x):
+    lst.append(x)
+
+
+def join(parts, sep):
+    return sep.join(parts)
+
+
+def _js_number(x):
+    """Format a number exactly as JavaScript's ``String(x)`` (ECMA-262 Number::toString)."""
+    if isinstance(x, int) and abs(x) <= _MAX_SAFE:
+        return str(x)
+    x = float(x)
+    if x != x:
+        return 'NaN'
+    if math.isinf(x):
+        return 'Infinity' if x > 0 else '-Infinity'
+    if x == 0:
+        return '0'
+    if x < 0:
+        return '-' + _js_number(-x)
+    mantissa, _, exp = repr(x).partition('e')
+    whole, _, frac = mantissa.partition('.')
+    digits = (whole + frac).lstrip('0')
+    # value = 0.<digits> * 10**n
+    n = (int(exp) if exp else 0) + len(whole) - (len(whole + frac) - len(digits))
+    digits = digits.rstrip('0')
+    k = len(digits)
+    if k <= n <= 21:
+        return digits + '0' * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + '.' + digits[n:]
+    if -6 < n <= 0:
+        return '0.' + '0' * (-n) + digits
+    e = n - 1
+    sign = '+' if e >= 0 else '-'
+    head = digits[0] + ('.' + digits[1:] if k > 1 else '')
+    return head + 'e' + sign + str(abs(e))
+
+
+def to_str(x):
+    """JavaScript's ``String(x)`` for strings, numbers, booleans and null."""
+    if isinstance(x, str):
+        return x
+    if isinstance(x, bool):
+        return 'true' if x else 'false'
+    if x is None:
+        return 'null'
+    if is_number(x):
+        return _js_number(x)
+    return json_compact(x)
+
+
+def norm_number(x):
+    """A finite number as both runtimes hold it: integral floats below 2**53 become ints,
+    ints past 2**53 become the double that JavaScript would hold."""
+    if isinstance(x, float):
+        if x.is_integer() and abs(x) <= _MAX_SAFE:
+            return int(x)
+        return x
+    if abs(x) > _MAX_SAFE:
+        return norm_number(float(x))
+    return x
+
+
+def _json_string(s):
+    out = json.dumps(s, ensure_ascii=False)
+    if _SURROGATE.search(s):
+        out = _SURROGATE.sub(lambda m: '\\u%04x' % ord(m.group()), out)
+    return out
+
+
+def json_compact(x):
+    """Compact JSON with sorted keys, as ``JSON.stringify`` writes it (NaN is null)."""
+    if isinstance(x, str):
+        return _json_string(x)
+    if isinstance(x, bool):
+        return 'true' if x else 'false'
+    if is_missing(x):
+        return 'null'
+    if is_number(x):
+        return _js_number(x)
+    if isinstance(x, dict):
+        parts = [_json_string(k) + ':' + json_compact(x[k]) for k in keys(x)]
+        return '{' + ','.join(parts) + '}'
+    if isinstance(x, (list, tuple)):
+        return '[' + ','.join(json_compact(v) for v in x) + ']'
+    if hasattr(x, 'isoformat'):
+        return _json_string(x.isoformat())
+    raise TypeError('cannot encode %r as JSON' % (x,))
+
+
+def _days_from_civil(y, m, d):
+    # Howard Hinnant's algorithm: days since 1970-01-01 in the proleptic Gregorian calendar.
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _is_leap(y):
+    return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+
+
+def date_value(x):
+    """Unix seconds (int) for a date or a strict ISO-8601 string, else None.
+
+    Accepted: ``YYYY-MM-DD`` and ``YYYY-MM-DDTHH:MM[:SS[.fff]]`` with an optional ``Z``
+    or ``+-HH[:MM]`` zone; no zone means UTC. Fractions are floored away.
+    """
+    if hasattr(x, 'timetuple') and not isinstance(x, str):
+        if not hasattr(x, 'hour'):
+            return _days_from_civil(x.year, x.month, x.day) * 86400
+        if x.tzinfo is not None:
+            x = x - x.utcoffset()
+        return _days_from_civil(x.year, x.month, x.day) * 86400 + x.hour * 3600 + x.minute * 60 + x.second
+    if not isinstance(x, str):
+        return None
+    m = _ISO.fullmatch(x)
+    if m is None:
+        return None
+    year, month, day = int(m[1]), int(m[2]), int(m[3])
+    hour = int(m[4] or 0)
+    minute = int(m[5] or 0)
+    second = int(m[6] or 0)
+    if month < 1 or month > 12 or day < 1 or hour > 23 or minute > 59 or second > 59:
+        return None
+    if day > _DAYS_IN_MONTH[month - 1] + (1 if month == 2 and _is_leap(year) else 0):
+        return None
+    offset = 0
+    zone = m[7]
+    if zone and zone != 'Z':
+        zh = int(zone[1:3])
+        zm = int(zone[-2:]) if len(zone) > 3 else 0
+        if zh > 23 or zm > 59:
+            return None
+        offset = (zh * 3600 + zm * 60) * (-1 if zone[0] == '-' else 1)
+    return _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset
+
+
+def parse_money(s):
+    """A revenue string as a number: ``"$1,000.50"`` -> 1000.5; None when it is not one."""
+    if not isinstance(s, str):
+        return None
+    text = _MONEY_STRIP.sub('', s).strip(_EDGE_SPACE)
+    if _DECIMAL.fullmatch(text) is None:
+        return None
+    value = float(text)
+    if not math.isfinite(value):
+        return None
+    return norm_number(value)
+
+
+def squash(s):
+    """Lower-case ``s`` and drop spaces and underscores: ``'Completed_Order'`` -> ``'completedorder'``."""
+    return s.lower().replace(' ', '').replace('_', '')

@@ -1,0 +1,115 @@
+// kmgen js_runtime/portable.js: hand-written twins of generator/kmgen/rules/portable.py.
+// Exported under the names Transcrypt emits (`keys` -> `py_keys`). Touches no built-in
+// prototype and creates no global. Both twins run tests/vectors/helpers.json.
+
+var hasOwn = Object.prototype.hasOwnProperty;
+var toString = Object.prototype.toString;
+var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
+var DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+var DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+export function is_object(x) {
+  return x !== null && typeof x === 'object' && !Array.isArray(x) && toString.call(x) !== '[object Date]';
+}
+
+export function is_array(x) {
+  return Array.isArray(x);
+}
+
+export function is_string(x) {
+  return typeof x === 'string';
+}
+
+export function is_number(x) {
+  return typeof x === 'number';
+}
+
+export function is_missing(x) {
+  return x === null || x === undefined || (typeof x === 'number' && !isFinite(x));
+}
+
+export function py_keys(d) {
+  return is_object(d) ? Object.keys(d).sort() : [];
+}
+
+export function field(d, key, fallback) {
+  return is_object(d) && hasOwn.call(d, key) && d[key] !== undefined ? d[key] : fallback;
+}
+
+export function push(list, x) {
+  list.push(x);
+}
+
+export function join(parts, sep) {
+  return parts.join(sep);
+}
+
+export function norm_number(x) {
+  return x === 0 ? 0 : x;
+}
+
+export function json_compact(x) {
+  if (typeof x === 'string' || typeof x === 'boolean') return JSON.stringify(x);
+  if (is_missing(x)) return 'null';
+  if (typeof x === 'number') return String(x);
+  if (Array.isArray(x)) {
+    var items = [];
+    for (var i = 0; i < x.length; i++) items.push(x[i] === undefined ? 'null' : json_compact(x[i]));
+    return '[' + items.join(',') + ']';
+  }
+  if (is_object(x)) {
+    var names = py_keys(x), parts = [];
+    for (var j = 0; j < names.length; j++) {
+      if (x[names[j]] !== undefined) parts.push(JSON.stringify(names[j]) + ':' + json_compact(x[names[j]]));
+    }
+    return '{' + parts.join(',') + '}';
+  }
+  return JSON.stringify(x);
+}
+
+export function to_str(x) {
+  return typeof x === 'object' && x !== null ? json_compact(x) : String(x);
+}
+
+function daysFromCivil(y, m, d) {
+  y -= m <= 2 ? 1 : 0;
+  var era = Math.floor(y / 400);
+  var yoe = y - era * 400;
+  var doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  var doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+export function date_value(x) {
+  if (toString.call(x) === '[object Date]') {
+    var t = x.getTime();
+    return isFinite(t) ? Math.floor(t / 1000) : null;
+  }
+  if (typeof x !== 'string') return null;
+  var m = ISO.exec(x);
+  if (!m) return null;
+  var year = +m[1], month = +m[2], day = +m[3];
+  var hour = +(m[4] || 0), minute = +(m[5] || 0), second = +(m[6] || 0);
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
+  var leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > DAYS_IN_MONTH[month - 1] + (month === 2 && leap ? 1 : 0)) return null;
+  var offset = 0, zone = m[7];
+  if (zone && zone !== 'Z') {
+    var zh = +zone.slice(1, 3), zm = zone.length > 3 ? +zone.slice(-2) : 0;
+    if (zh > 23 || zm > 59) return null;
+    offset = (zh * 3600 + zm * 60) * (zone.charAt(0) === '-' ? -1 : 1);
+  }
+  return daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+}
+
+export function parse_money(s) {
+  if (typeof s !== 'string') return null;
+  var text = s.replace(/[$,]/g, '').replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, '');
+  if (!DECIMAL.test(text)) return null;
+  var value = Number(text);
+  return isFinite(value) ? norm_number(value) : null;
+}
+
+export function squash(s) {
+  return s.toLowerCase().replace(/[ _]/g, '');
+}
