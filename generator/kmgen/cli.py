@@ -1,0 +1,82 @@
+"""The ``kmgen`` command line: parses arguments, prints results and errors, picks exit codes.
+
+No mapping logic lives here. Every ``KmgenError`` becomes one line ``Error: <message>``
+and exit status 2; ``--debug`` shows the traceback instead.
+"""
+
+import argparse
+import sys
+import traceback
+
+from . import __version__, config, message
+from .errors import KmgenError, MessageError
+
+EXIT_ERROR = 2
+
+
+def _read_message(path):
+    if path is None or path == '-':
+        if sys.stdin is None or sys.stdin.isatty():
+            raise MessageError('No message: pipe one JSON message on stdin or pass --message FILE.')
+        return message.parse(sys.stdin.read(), '<stdin>')
+    try:
+        with open(path, encoding='utf-8') as handle:
+            text = handle.read()
+    except OSError as err:
+        raise MessageError('Cannot read %s: %s.' % (path, err.strerror or err)) from None
+    return message.parse(text, path)
+
+
+def cmd_ops(args):
+    settings = config.load(args.config, args.settings, args.api_key)
+    call = _read_message(args.message)
+    rules = config.rule_settings(settings)
+    if args.engine == 'js':
+        from .device.engine import map_call_js
+        text = map_call_js(call, rules)
+    else:
+        from .rules import map_call
+        from .rules.portable import json_compact
+        text = json_compact(map_call(call, rules))
+    sys.stdout.write(text + '\n')
+    return 0
+
+
+def _settings_args(parser):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--config', metavar='KMGEN_TOML', help='settings from a kmgen.toml')
+    group.add_argument('--settings', metavar='FILE_JSON', help='settings from a JSON file')
+    parser.add_argument('--api-key', help='Kissmetrics API key (overrides the file)')
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='kmgen', description='Kissmetrics mapping rules, once, for the browser and the server.')
+    parser.add_argument('--version', action='version', version='kmgen ' + __version__)
+    parser.add_argument('--debug', action='store_true', help='show tracebacks')
+    commands = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
+
+    ops = commands.add_parser('ops', help='print the Kissmetrics ops for one message',
+                              description='Map one Segment or RudderStack message (JSON) to ops.')
+    ops.add_argument('--message', metavar='FILE', help='the message (default: stdin)')
+    ops.add_argument('--engine', choices=('python', 'js'), default='python',
+                     help='CPython (default) or the transpiled rules in Node')
+    _settings_args(ops)
+    ops.set_defaults(func=cmd_ops)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KmgenError as err:
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print('Error: %s' % err, file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print('Interrupted.', file=sys.stderr)
+        return 130

@@ -1,0 +1,130 @@
+"""Settings: the schema, defaults, validation and loading (kmgen.toml or a JSON file).
+
+The rule settings and their defaults come from ``rules.DEFAULTS`` (the single source);
+this module adds the mode-only settings and checks every value a user can get wrong.
+"""
+
+import difflib
+import json
+import re
+import tomllib
+from pathlib import Path
+
+from .errors import ConfigError
+from .rules import DEFAULTS as RULE_DEFAULTS
+
+API_KEY = re.compile(r'[A-Za-z0-9]{40}')
+JS_IDENTIFIER = re.compile(r'[A-Za-z_$][A-Za-z0-9_$]*')
+HOST = re.compile(r'[A-Za-z0-9.-]+(:[0-9]+)?')
+
+# name -> (type, default, scope, what it is)
+SCHEMA = {
+    'api_key': (str, None, 'both', 'your Kissmetrics API key (40 letters and digits)'),
+    'prefix_properties': (bool, RULE_DEFAULTS['prefix_properties'], 'rules',
+                          'prefix event properties with "<event> - "'),
+    'track_named_pages': (bool, RULE_DEFAULTS['track_named_pages'], 'rules',
+                          'record "Viewed <name> Page" for named pages'),
+    'track_categorized_pages': (bool, RULE_DEFAULTS['track_categorized_pages'], 'rules',
+                                'record "Viewed <category> Page" for categorized pages'),
+    'record_page_view': (bool, RULE_DEFAULTS['record_page_view'], 'rules',
+                         'record "Page View" on every page call'),
+    'group_prefix': (str, RULE_DEFAULTS['group_prefix'], 'rules', 'prefix of group traits'),
+    'tapstream_account': (str, None, 'device', 'Tapstream account name (enables the hookup)'),
+    'cookie_domain': (str, None, 'device', "the library's KM_COOKIE_DOMAIN"),
+    'library_host': (str, 'scripts.kissmetrics.io', 'device', 'host serving <key>.2.js'),
+    'api_name': (str, 'analytics', 'device', 'global name of the analytics.js-style API'),
+    'tracking_host': (str, 'https://trk.kissmetrics.io', 'cloud', 'Kissmetrics HTTP API base URL'),
+}
+TYPE_WORDS = {bool: 'true or false', str: 'a string'}
+
+
+def _type_name(value):
+    return {bool: 'a boolean', int: 'a number', float: 'a number', str: 'a string', list: 'a list',
+            dict: 'a table', type(None): 'null'}.get(type(value), type(value).__name__)
+
+
+def _suggest(name):
+    snake = re.sub(r'(?<=[a-z0-9])([A-Z])', r'_\1', name).lower().replace('-', '_')
+    if snake in SCHEMA and snake != name:
+        return snake
+    close = difflib.get_close_matches(snake, SCHEMA, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def validate(raw, source='settings', api_key=None):
+    """Check ``raw`` against the schema and return a complete settings dict with defaults.
+
+    Args:
+        raw: the mapping read from a config file (or given by a caller).
+        source: how to name that mapping in messages, e.g. ``kmgen.toml``.
+        api_key: an API key given on the command line, which wins over ``raw``.
+
+    Returns:
+        Every setting in ``SCHEMA`` (None for unset optional ones).
+
+    Raises:
+        ConfigError: the first problem found, with the fix.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError('%s must be a table of settings, got %s.' % (source, _type_name(raw)))
+    for name in raw:
+        if name not in SCHEMA:
+            hint = _suggest(name)
+            raise ConfigError('Unknown setting %r in %s.%s' % (
+                name, source, " Did you mean %r?" % hint if hint else
+                ' Known settings: %s.' % ', '.join(SCHEMA)))
+    settings = {}
+    for name, (kind, default, _scope, _what) in SCHEMA.items():
+        value = raw.get(name, default)
+        if name == 'api_key' and api_key is not None:
+            value = api_key
+        if value is not None and (type(value) is not kind):
+            raise ConfigError('Setting %r in %s must be %s, got %s (%r).'
+                              % (name, source, TYPE_WORDS[kind], _type_name(value), value))
+        settings[name] = value
+    key = settings['api_key']
+    if key is None or key == '':
+        raise ConfigError('Missing api_key: add api_key = "..." to %s or pass --api-key.' % source)
+    if not API_KEY.fullmatch(key):
+        raise ConfigError('Invalid api_key %r in %s: a Kissmetrics API key is 40 letters and digits '
+                          '(Kissmetrics > Settings > API key).' % (key, source))
+    if settings['group_prefix'].strip() == '':
+        raise ConfigError('Setting %r in %s must not be empty: use "Group" or your own label.'
+                          % ('group_prefix', source))
+    if not JS_IDENTIFIER.fullmatch(settings['api_name']):
+        raise ConfigError('Setting %r in %s must be a JavaScript identifier, got %r.'
+                          % ('api_name', source, settings['api_name']))
+    if not HOST.fullmatch(settings['library_host']):
+        raise ConfigError('Setting %r in %s must be a host name such as "scripts.kissmetrics.io", got %r.'
+                          % ('library_host', source, settings['library_host']))
+    if not re.fullmatch(r'https?://[^\s/?#]+', settings['tracking_host']):
+        raise ConfigError('Setting %r in %s must be a base URL such as "https://trk.kissmetrics.io", got %r.'
+                          % ('tracking_host', source, settings['tracking_host']))
+    return settings
+
+
+def rule_settings(settings):
+    """The part of the settings the rules read."""
+    return {name: settings[name] for name in RULE_DEFAULTS}
+
+
+def load(config=None, settings_file=None, api_key=None):
+    """Read and validate settings from a kmgen.toml (``config``) or a JSON file.
+
+    Raises:
+        ConfigError: unreadable file, bad TOML/JSON, or an invalid setting.
+    """
+    if config is not None and settings_file is not None:
+        raise ConfigError('Pass either --config or --settings, not both.')
+    path = Path(config if config is not None else settings_file) if (config or settings_file) else None
+    if path is None:
+        return validate({}, 'the command line', api_key)
+    try:
+        text = path.read_text(encoding='utf-8')
+    except OSError as err:
+        raise ConfigError('Cannot read %s: %s.' % (path, err.strerror or err)) from None
+    try:
+        raw = tomllib.loads(text) if config is not None else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError('%s is not valid %s: %s.' % (path, 'TOML' if config else 'JSON', err)) from None
+    return validate(raw, str(path), api_key)

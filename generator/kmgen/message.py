@@ -1,0 +1,83 @@
+"""The input boundary: one Segment or RudderStack message, parsed and type-checked.
+
+The rules tolerate anything (the browser must never throw); here, on the command line
+and in cloud mode, a wrong message is reported with what is wrong and how to fix it.
+"""
+
+import difflib
+import json
+import math
+
+from .errors import MessageError
+from .rules import RULES
+from .rules.portable import date_value
+
+CALL_TYPES = tuple(RULES)
+ID_FIELDS = ('userId', 'anonymousId', 'previousId', 'groupId')
+OBJECT_FIELDS = ('properties', 'traits', 'context')
+TEXT_FIELDS = ('event', 'name', 'category')
+TIME_FIELDS = ('timestamp', 'originalTimestamp')
+
+
+def _kind(value):
+    return {dict: 'an object', list: 'an array', str: 'a string', bool: 'a boolean', int: 'a number',
+            float: 'a number', type(None): 'null'}.get(type(value), type(value).__name__)
+
+
+def _reject_constant(name):
+    raise ValueError('%s is not valid JSON' % name)
+
+
+def parse(text, source='<stdin>'):
+    """Parse one JSON message and check it (see ``check``).
+
+    Raises:
+        MessageError: invalid JSON or an invalid message.
+    """
+    try:
+        message = json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError) as err:
+        raise MessageError('Invalid JSON in %s: %s.' % (source, err)) from None
+    return check(message, source)
+
+
+def check(message, source='message'):
+    """Return ``message`` if it is a Segment- or RudderStack-shaped call, else raise
+    MessageError naming the field, the offending value and the fix."""
+    if not isinstance(message, dict):
+        raise MessageError('%s must be a JSON object (one message), got %s.' % (source, _kind(message)))
+    call_type = message.get('type')
+    if call_type is None:
+        raise MessageError('%s has no "type": add "type": "track" (or %s).'
+                           % (source, ', '.join(t for t in CALL_TYPES if t != 'track')))
+    if call_type not in CALL_TYPES:
+        close = difflib.get_close_matches(str(call_type).lower(), CALL_TYPES, n=1, cutoff=0.5)
+        raise MessageError('Unknown message type %r in %s.%s Use one of %s.' % (
+            call_type, source, " Did you mean %r?" % close[0] if close else '', ', '.join(CALL_TYPES)))
+    for name in OBJECT_FIELDS:
+        value = message.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise MessageError('"%s" in %s must be an object, got %s (%r).' % (name, source, _kind(value), value))
+    for name in ID_FIELDS:
+        value = message.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))
+                                  or (isinstance(value, float) and not math.isfinite(value))):
+            raise MessageError('"%s" in %s must be a string, got %s (%r).' % (name, source, _kind(value), value))
+    for name in TEXT_FIELDS:
+        value = message.get(name)
+        if value is not None and not isinstance(value, str):
+            raise MessageError('"%s" in %s must be a string, got %s (%r).' % (name, source, _kind(value), value))
+    for name in TIME_FIELDS:
+        value = message.get(name)
+        if value is not None and date_value(value) is None:
+            raise MessageError('"%s" in %s must be an ISO-8601 date such as "2024-05-01T12:00:00Z", got %r.'
+                               % (name, source, value))
+    if call_type == 'track' and not message.get('event'):
+        raise MessageError('track message in %s has no "event": add "event": "<what happened>".' % source)
+    if call_type == 'alias':
+        if message.get('userId') in (None, ''):
+            raise MessageError('alias message in %s has no "userId": add the new identity as "userId".' % source)
+        if message.get('previousId') in (None, '') and message.get('anonymousId') in (None, ''):
+            raise MessageError('alias message in %s has no "previousId" (nor "anonymousId"): '
+                               'add the old identity as "previousId".' % source)
+    return message
