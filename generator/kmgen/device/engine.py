@@ -57,12 +57,13 @@ def engine_bundle():
 def run(requests, purity=False):
     """Run JSON requests (see node_engine.mjs) through Node; returns one output line each
     (plus a purity report as the last line when ``purity``)."""
-    payload = ''.join(json.dumps(r, ensure_ascii=False, allow_nan=False) + '\n' for r in requests)
+    payload = ''.join(json.dumps(r, allow_nan=False) + '\n' for r in requests)
     args = [node_binary(), str(DRIVER), str(engine_bundle())] + (['--purity'] if purity else [])
     proc = subprocess.run(args, input=payload, capture_output=True, text=True, encoding='utf-8')
     if proc.returncode != 0:
         raise BuildError('the JavaScript engine failed: %s' % (proc.stderr.strip() or 'no output'))
-    return proc.stdout.splitlines()
+    # Only '\n' ends a line: JSON text may hold U+0085, U+2028 and U+2029 unescaped.
+    return proc.stdout.split('\n')[:-1]
 
 
 def map_call_js(call, settings):

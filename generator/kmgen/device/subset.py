@@ -100,6 +100,8 @@ class _Checker(ast.NodeVisitor):
         return isinstance(node, ast.Name) and node.id in self.bool_names
 
     def _test(self, node):
+        if isinstance(node, ast.BoolOp) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
+            return  # their operands are tested when they are visited
         if not self._boolean(node):
             self.fail(node, 'the truth test `%s`' % ast.unparse(node),
                       'an explicit comparison such as len(x) > 0 or x != \'\'')

@@ -76,13 +76,14 @@ def _normalise(js_text, module, provided):
     return header + text.strip('\n') + '\n'
 
 
-def transpile(out_dir):
-    """Write the rules as ES modules plus their runtime into ``out_dir``.
+def transpile(out_dir, rules_dir=RULES_DIR):
+    """Write the rules (``rules_dir``, normally ``kmgen/rules``) as ES modules plus their
+    runtime into ``out_dir``.
 
     Returns:
         The list of module file names written (``mapping.js`` is the entry).
     """
-    errors = check_rules()
+    errors = check_rules(rules_dir)
     if errors:
         raise BuildError('rules/ leaves the transpiled subset (%d problem%s): %s'
                          % (len(errors), 's' if len(errors) > 1 else '', errors[0]))
@@ -97,7 +98,7 @@ def transpile(out_dir):
         src = Path(tmp) / 'src' / 'kmgenrules'
         src.mkdir(parents=True)
         modules = []
-        for path in sorted(RULES_DIR.glob('*.py')):
+        for path in sorted(Path(rules_dir).glob('*.py')):
             if path.name == '__init__.py':
                 continue
             text = path.read_text(encoding='utf-8')
