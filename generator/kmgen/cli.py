@@ -9,27 +9,14 @@ import sys
 import traceback
 
 from . import __version__, config, message
-from .errors import KmgenError, MessageError
+from .errors import KmgenError
 
 EXIT_ERROR = 2
 
 
-def _read_message(path):
-    if path is None or path == '-':
-        if sys.stdin is None or sys.stdin.isatty():
-            raise MessageError('No message: pipe one JSON message on stdin or pass --message FILE.')
-        return message.parse(sys.stdin.read(), '<stdin>')
-    try:
-        with open(path, encoding='utf-8') as handle:
-            text = handle.read()
-    except OSError as err:
-        raise MessageError('Cannot read %s: %s.' % (path, err.strerror or err)) from None
-    return message.parse(text, path)
-
-
 def cmd_ops(args):
     settings = config.load(args.config, args.settings, args.api_key)
-    call = _read_message(args.message)
+    call = message.read(args.message)
     rules = config.rule_settings(settings)
     if args.engine == 'js':
         from .device.engine import map_call_js
@@ -42,7 +29,7 @@ def cmd_ops(args):
     return 0
 
 
-def _settings_args(parser):
+def settings_args(parser):
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--config', metavar='KMGEN_TOML', help='settings from a kmgen.toml')
     group.add_argument('--settings', metavar='FILE_JSON', help='settings from a JSON file')
@@ -61,8 +48,11 @@ def build_parser():
     ops.add_argument('--message', metavar='FILE', help='the message (default: stdin)')
     ops.add_argument('--engine', choices=('python', 'js'), default='python',
                      help='CPython (default) or the transpiled rules in Node')
-    _settings_args(ops)
+    settings_args(ops)
     ops.set_defaults(func=cmd_ops)
+
+    from .cloud.commands import register as register_cloud
+    register_cloud(commands, settings_args)
     return parser
 
 

@@ -7,6 +7,7 @@ and in cloud mode, a wrong message is reported with what is wrong and how to fix
 import difflib
 import json
 import math
+import sys
 
 from .errors import MessageError
 from .rules import RULES
@@ -81,3 +82,17 @@ def check(message, source='message'):
             raise MessageError('alias message in %s has no "previousId" (nor "anonymousId"): '
                                'add the old identity as "previousId".' % source)
     return message
+
+
+def read(path=None):
+    """Read and check one message from ``path``, or from stdin when ``path`` is None or '-'."""
+    if path is None or path == '-':
+        if sys.stdin is None or sys.stdin.isatty():
+            raise MessageError('No message: pipe one JSON message on stdin or pass --message FILE.')
+        return parse(sys.stdin.read(), '<stdin>')
+    try:
+        with open(path, encoding='utf-8') as handle:
+            text = handle.read()
+    except OSError as err:
+        raise MessageError('Cannot read %s: %s.' % (path, err.strerror or err)) from None
+    return parse(text, path)

@@ -1,0 +1,1 @@
+"""Cloud mode: ops -> Kissmetrics HTTP API requests, readers and the sender."""

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# kmgen set-up: installs everything (Debian Chromium and Node.js if missing, the Python
+# package into .venv, the pinned JS tooling with `npm ci`), then runs the main job on examples/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v node >/dev/null || missing+=(nodejs npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "kmgen needs: ${missing[*]}; run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+npm ci --no-audit --no-fund --loglevel=error
+
+# The main job on the example sites: every example message through both engines.
+for message in examples/messages/*.json; do
+  python_ops=$(.venv/bin/kmgen ops --config examples/shop.toml --message "$message")
+  js_ops=$(.venv/bin/kmgen ops --config examples/shop.toml --message "$message" --engine js)
+  [ "$python_ops" = "$js_ops" ] || { echo "engines disagree on $message" >&2; exit 1; }
+  echo "$(basename "$message" .json): $python_ops"
+done
