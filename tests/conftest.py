@@ -40,3 +40,18 @@ def js_ops():
 def js_helpers():
     lines = engine.run([{'helper': c['helper'], 'args': c['args']} for _, c in HELPER_CASES])
     return dict(zip(map(case_id, HELPER_CASES), lines))
+
+
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync', '--no-first-run']
+
+
+@pytest.fixture(scope='session')
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium, never a downloaded browser."""
+    return {**browser_type_launch_args, 'executable_path': '/usr/bin/chromium', 'args': CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope='session')
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, 'service_workers': 'block', 'bypass_csp': False}

@@ -29,6 +29,15 @@ def cmd_ops(args):
     return 0
 
 
+def cmd_build(args):
+    from .device.build import build
+    out_dir, files, seconds = build(args.config, args.out)
+    for name, body in files.items():
+        print('%-14s %7s bytes' % (name, format(len(body), ',')))
+    print('Built %s in %.2f s.' % (out_dir, seconds))
+    return 0
+
+
 def settings_args(parser):
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--config', metavar='KMGEN_TOML', help='settings from a kmgen.toml')
@@ -50,6 +59,12 @@ def build_parser():
                      help='CPython (default) or the transpiled rules in Node')
     settings_args(ops)
     ops.set_defaults(func=cmd_ops)
+
+    build = commands.add_parser('build', help='generate the browser integration into dist/<site>',
+                                description='Build kmgen.js, kmgen.min.js, snippet.html, plugin.js and manifest.json.')
+    build.add_argument('--config', required=True, metavar='KMGEN_TOML', help='the site config')
+    build.add_argument('--out', metavar='DIR', help='output directory (default: dist/<config name>)')
+    build.set_defaults(func=cmd_build)
 
     from .cloud.commands import register as register_cloud
     register_cloud(commands, settings_args)

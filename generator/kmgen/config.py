@@ -16,6 +16,8 @@ from .rules import DEFAULTS as RULE_DEFAULTS
 API_KEY = re.compile(r'[A-Za-z0-9]{40}')
 JS_IDENTIFIER = re.compile(r'[A-Za-z_$][A-Za-z0-9_$]*')
 HOST = re.compile(r'[A-Za-z0-9.-]+(:[0-9]+)?')
+# The library's KM_SKIP_* switches a site may set (page views are record_page_view's job).
+KM_SKIP = ('visited_site', 'search_engine', 'ad_campaign', 'referrer', 'form_fields')
 
 # name -> (type, default, scope, what it is)
 SCHEMA = {
@@ -33,9 +35,12 @@ SCHEMA = {
     'cookie_domain': (str, None, 'device', "the library's KM_COOKIE_DOMAIN"),
     'library_host': (str, 'scripts.kissmetrics.io', 'device', 'host serving <key>.2.js'),
     'api_name': (str, 'analytics', 'device', 'global name of the analytics.js-style API'),
+    'script_src': (str, None, 'device', 'URL of kmgen.min.js (loaded with SRI); unset: the snippet inlines it'),
+    'initial_page': (bool, True, 'device', 'the snippet makes the first page() call, as Segment\'s does'),
+    'km_skip': (list, [], 'device', 'library auto-tracking to turn off: ' + ', '.join(KM_SKIP)),
     'tracking_host': (str, 'https://trk.kissmetrics.io', 'cloud', 'Kissmetrics HTTP API base URL'),
 }
-TYPE_WORDS = {bool: 'true or false', str: 'a string'}
+TYPE_WORDS = {bool: 'true or false', str: 'a string', list: 'a list of strings'}
 
 
 def _type_name(value):
@@ -97,6 +102,14 @@ def validate(raw, source='settings', api_key=None):
     if not HOST.fullmatch(settings['library_host']):
         raise ConfigError('Setting %r in %s must be a host name such as "scripts.kissmetrics.io", got %r.'
                           % ('library_host', source, settings['library_host']))
+    for item in settings['km_skip']:
+        if item not in KM_SKIP:
+            close = difflib.get_close_matches(str(item).lower(), KM_SKIP, n=1, cutoff=0.6)
+            raise ConfigError('Unknown km_skip entry %r in %s.%s Use any of %s.' % (
+                item, source, " Did you mean %r?" % close[0] if close else '', ', '.join(KM_SKIP)))
+    if settings['script_src'] is not None and not re.fullmatch(r'(https:)?//[^\s"\'<>]+', settings['script_src']):
+        raise ConfigError('Setting %r in %s must be an https:// or // URL of kmgen.min.js, got %r.'
+                          % ('script_src', source, settings['script_src']))
     if not re.fullmatch(r'https?://[^\s/?#]+', settings['tracking_host']):
         raise ConfigError('Setting %r in %s must be a base URL such as "https://trk.kissmetrics.io", got %r.'
                           % ('tracking_host', source, settings['tracking_host']))

@@ -44,11 +44,13 @@ def node_binary():
     return node
 
 
-def bundle(entry, out_file, global_name, minify=False):
-    """Bundle ``entry`` (an ES module) into ``out_file`` as an IIFE assigned to ``global_name``."""
-    args = [str(find_esbuild()), str(entry), '--bundle', '--format=iife',
-            '--global-name=' + global_name, '--target=es2015', '--charset=utf8',
-            '--legal-comments=none', '--log-level=error', '--outfile=' + str(out_file)]
+def bundle(entry, out_file, global_name, minify=False, fmt='iife'):
+    """Bundle ``entry`` (an ES module) into ``out_file``: an IIFE (assigned to ``global_name``
+    when given, else self-contained) or, with ``fmt='esm'``, an ES module."""
+    args = [str(find_esbuild()), str(entry), '--bundle', '--format=' + fmt, '--target=es2015',
+            '--charset=utf8', '--legal-comments=none', '--log-level=error', '--outfile=' + str(out_file)]
+    if global_name:
+        args.append('--global-name=' + global_name)
     if minify:
         args.append('--minify')
     proc = subprocess.run(args, capture_output=True, text=True)

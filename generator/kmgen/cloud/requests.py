@@ -1,0 +1,193 @@
+"""Ops -> Kissmetrics HTTP API requests: a pure function of (message, settings).
+
+The rules decide what to say (``rules.map_call``); this module only adds the transport
+fields and writes the wire (DESIGN.md, "The ops contract" and "Cloud mode"):
+
+- ``["record", name, props]`` -> ``/e`` with ``_n = name``;
+- ``["set", props]``          -> ``/s``;
+- ``["alias", to, from]``     -> ``/a`` with ``_p = from``, ``_n = to``;
+- ``["identify", id]``        -> nothing by itself (it names ``_p``), but when the message has
+  both a userId and a different anonymousId it links them with ``/a`` (``_p = anonymousId``,
+  ``_n = userId``), as Segment's server-side destination does.
+
+Every request carries ``_k`` (API key), ``_p`` (userId, else anonymousId) and, when the message
+has a usable timestamp, ``_t`` (unix seconds) and ``_d = 1``. Product lines bring their own
+``_t``/``_d`` in their props; those win. Query order: ``_k, _p, _n, _t, _d`` (as present), then
+the props in key order. Values are written as JavaScript's ``String(v)`` (``to_str``) and
+UTF-8 percent-encoded. A URL longer than 2,048 bytes becomes a POST of the same pairs as an
+``application/x-www-form-urlencoded`` body to the bare path.
+"""
+
+import re
+from typing import NamedTuple
+from urllib.parse import quote
+
+from .. import config
+from ..errors import MessageError
+from ..rules import map_call
+from ..rules.mapping import timestamp
+from ..rules.portable import keys, to_str
+from ..rules.values import text
+
+MAX_URL_BYTES = 2048
+PATHS = {'record': '/e', 'set': '/s', 'alias': '/a'}
+TRANSPORT = ('_k', '_p', '_n', '_t', '_d')
+# Props may not replace who or what a request is about; they may carry their own time
+# (product lines do: DESIGN.md, "Product lines of an order are ops too").
+OWN_TIME = ('_t', '_d')
+
+_SAFE = re.compile(r'[A-Za-z0-9_.~-]*')
+_KEY_CACHE = {}
+_KEY_CACHE_MAX = 50000
+
+
+class Request(NamedTuple):
+    """One HTTP request to the Kissmetrics API: ``body`` is None for a GET."""
+    method: str
+    url: str
+    body: str | None = None
+
+    def line(self):
+        """``METHOD URL [body]``: how ``kmgen send --dry-run`` and ``kmgen explain`` print it."""
+        return self.method + ' ' + self.url + ('' if self.body is None else ' ' + self.body)
+
+
+def encode(value):
+    """``value`` as JavaScript's ``String(value)``, UTF-8 percent-encoded (nothing kept but
+    ``A-Z a-z 0-9 _ . ~ -``). A lone UTF-16 surrogate, which UTF-8 cannot carry, is written
+    as U+FFFD, as a browser's ``URLSearchParams`` does."""
+    s = value if value.__class__ is str else to_str(value)
+    if _SAFE.fullmatch(s):
+        return s
+    try:
+        return quote(s, safe='')
+    except UnicodeEncodeError:
+        well_formed = s.encode('utf-16', 'surrogatepass').decode('utf-16', 'replace')
+        return quote(well_formed, safe='')
+
+
+def _encode_key(name):
+    hit = _KEY_CACHE.get(name)
+    if hit is None:
+        if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
+            _KEY_CACHE.clear()
+        hit = _KEY_CACHE[name] = encode(name) + '='
+    return hit
+
+
+def identity(message):
+    """The ``_p`` of a message: the text of userId, else of anonymousId; ``''`` when it has neither."""
+    user_id = text(message.get('userId'))
+    return user_id if user_id != '' else text(message.get('anonymousId'))
+
+
+class Builder:
+    """Builds requests for one set of settings (the settings are read once).
+
+    Args:
+        settings: complete settings from ``config.load``/``config.validate`` (``api_key``,
+            ``tracking_host`` and the rule settings).
+    """
+
+    def __init__(self, settings):
+        self.rules = config.rule_settings(settings)
+        self.base = settings['tracking_host'].rstrip('/')
+        self.key = '_k=' + encode(settings['api_key'])
+
+    def ops_requests(self, ops, person, anonymous='', seconds=None):
+        """The requests for ``ops`` sent on behalf of ``person`` (``_p``).
+
+        Args:
+            ops: from ``map_call``.
+            person: the message's identity (userId, else anonymousId).
+            anonymous: the message's anonymousId, linked to ``person`` by identify.
+            seconds: the message's unix time, or None (then no ``_t``/``_d``).
+        """
+        out = []
+        for op in ops:
+            kind = op[0]
+            if kind == 'identify':
+                if anonymous != '' and anonymous != op[1]:
+                    out.append(self.request('/a', anonymous, op[1], seconds, None))
+            elif kind == 'record':
+                out.append(self.request('/e', person, op[1], seconds, op[2]))
+            elif kind == 'set':
+                out.append(self.request('/s', person, None, seconds, op[1]))
+            elif kind == 'alias':
+                out.append(self.request('/a', op[2], op[1], seconds, None))
+        return out
+
+    def request(self, path, person, name, seconds, props):
+        """One request: transport fields first, then ``props`` in key order."""
+        parts = [self.key, '_p=' + encode(person)]
+        if name is not None:
+            parts.append('_n=' + encode(name))
+        when = seconds
+        done = 1 if seconds is not None else None
+        if props:
+            when = props.get('_t', when)
+            done = props.get('_d', done)
+        if when is not None:
+            parts.append('_t=' + encode(when))
+        if done is not None:
+            parts.append('_d=' + encode(done))
+        if props:
+            for key in _sorted(props):
+                if key in TRANSPORT:
+                    continue
+                parts.append(_encode_key(key) + encode(props[key]))
+        query = '&'.join(parts)
+        url = self.base + path + '?' + query
+        if len(url) > MAX_URL_BYTES:
+            return Request('POST', self.base + path, query)
+        return Request('GET', url)
+
+    def build(self, message, source='message'):
+        """The requests for one checked message (see ``kmgen.message.check``).
+
+        Raises:
+            MessageError: the message has neither userId nor anonymousId, so it has no ``_p``.
+        """
+        person = identity(message)
+        if person == '':
+            raise MessageError('%s has neither "userId" nor "anonymousId": the Kissmetrics API needs an '
+                               'identity (_p), so add one of them.' % source)
+        ops = map_call(message, self.rules)
+        return self.ops_requests(ops, person, text(message.get('anonymousId')), timestamp(message))
+
+    def tapstream_alias(self, km_identity, named_identity):
+        """The alias that ties Tapstream's ``km_identity`` to a named identity:
+        ``/a?_k=KEY&_p=<km_identity>&_n=<named identity>`` (DESIGN.md, user job 5)."""
+        return self.request('/a', km_identity, named_identity, None, None)
+
+
+def _sorted(props):
+    # Key order as the rules define it (UTF-16 code units, like JS); plain sorting agrees
+    # unless a key holds a character outside the BMP, which is rare and checked for.
+    names = sorted(props)
+    for name in names:
+        if not name.isascii():
+            return keys(props)
+    return names
+
+
+def build(message, settings, source='message'):
+    """The Kissmetrics HTTP requests for one message: a pure function of its arguments.
+
+    Args:
+        message: a Segment or RudderStack message that passed ``message.check``.
+        settings: complete settings (``config.validate``).
+        source: how to name the message in errors, e.g. ``events.jsonl:12``.
+
+    Returns:
+        A list of ``Request`` (possibly empty when the rules produce no ops).
+
+    Raises:
+        MessageError: the message has no identity to send as ``_p``.
+    """
+    return Builder(settings).build(message, source)
+
+
+def tapstream_alias(km_identity, named_identity, settings):
+    """``/a?_k=KEY&_p=<km_identity>&_n=<named identity>`` on the tracking host."""
+    return Builder(settings).tapstream_alias(km_identity, named_identity)
