@@ -20,10 +20,7 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 npm ci --no-audit --no-fund --loglevel=error
 
-# The main job on the example sites: every example message through both engines.
-for message in examples/messages/*.json; do
-  python_ops=$(.venv/bin/kmgen ops --config examples/shop.toml --message "$message")
-  js_ops=$(.venv/bin/kmgen ops --config examples/shop.toml --message "$message" --engine js)
-  [ "$python_ops" = "$js_ops" ] || { echo "engines disagree on $message" >&2; exit 1; }
-  echo "$(basename "$message" .json): $python_ops"
+# The main job: build every example site into dist/<site>/ (committed; CI checks it is current).
+for config in examples/*.toml; do
+  .venv/bin/kmgen build --config "$config"
 done

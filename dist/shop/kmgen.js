@@ -1,6 +1,6 @@
 /* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and examples/shop.toml | do not edit: rebuild with `kmgen build --config examples/shop.toml` */
 (() => {
-  // ../../tmp/kmgen-build-feo8o6tk/runtime.js
+  // runtime.js
   function dict(init) {
     var out = /* @__PURE__ */ Object.create(null);
     if (init) {
@@ -13,7 +13,7 @@
     return x.length;
   }
 
-  // ../../tmp/kmgen-build-feo8o6tk/portable.js
+  // portable.js
   var hasOwn = Object.prototype.hasOwnProperty;
   var toString = Object.prototype.toString;
   var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
@@ -110,7 +110,7 @@
     return s.toLowerCase().replace(/[ _]/g, "");
   }
 
-  // ../../tmp/kmgen-build-feo8o6tk/values.js
+  // values.js
   var scalar = function(value) {
     var seconds = date_value(value);
     if (!is_missing(seconds)) {
@@ -211,7 +211,7 @@
     return null;
   };
 
-  // ../../tmp/kmgen-build-feo8o6tk/mapping.js
+  // mapping.js
   var BILLING_AMOUNT = "Billing Amount";
   var PAGE_VIEW = "Page View";
   var MOBILE_SESSION = "Mobile Session";
@@ -413,7 +413,7 @@
     return rule(call, settings);
   };
 
-  // ../../tmp/kmgen-build-feo8o6tk/device.js
+  // device.js
   var MOBILE = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i;
   var MAX_DEPTH = 64;
   function warn(message) {
@@ -529,7 +529,7 @@
     };
   }
 
-  // ../../tmp/kmgen-build-feo8o6tk/integration.js
+  // integration.js
   var SETTINGS = { "group_prefix": "Group", "prefix_properties": true, "record_page_view": true, "track_categorized_pages": true, "track_named_pages": true };
   var API_NAME = "analytics";
   var VERSION = "0.1.0";

@@ -1,6 +1,6 @@
 /* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and examples/tapstream.toml | do not edit: rebuild with `kmgen build --config examples/tapstream.toml` */
 (() => {
-  // ../../tmp/kmgen-build-7f457dpj/runtime.js
+  // runtime.js
   function dict(init) {
     var out = /* @__PURE__ */ Object.create(null);
     if (init) {
@@ -13,7 +13,7 @@
     return x.length;
   }
 
-  // ../../tmp/kmgen-build-7f457dpj/portable.js
+  // portable.js
   var hasOwn = Object.prototype.hasOwnProperty;
   var toString = Object.prototype.toString;
   var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
@@ -110,7 +110,7 @@
     return s.toLowerCase().replace(/[ _]/g, "");
   }
 
-  // ../../tmp/kmgen-build-7f457dpj/values.js
+  // values.js
   var scalar = function(value) {
     var seconds = date_value(value);
     if (!is_missing(seconds)) {
@@ -211,7 +211,7 @@
     return null;
   };
 
-  // ../../tmp/kmgen-build-7f457dpj/mapping.js
+  // mapping.js
   var BILLING_AMOUNT = "Billing Amount";
   var PAGE_VIEW = "Page View";
   var MOBILE_SESSION = "Mobile Session";
@@ -413,7 +413,7 @@
     return rule(call, settings);
   };
 
-  // ../../tmp/kmgen-build-7f457dpj/device.js
+  // device.js
   var MOBILE = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i;
   var MAX_DEPTH = 64;
   function warn(message) {
@@ -493,16 +493,17 @@
       return false;
     }
   }
-  function send(message, settings, label) {
+  function send(message, settings, label, state) {
     var problems = [];
     var call = plain(message, problems);
     if (problems.length) warn(label + ": dropped what could not be serialized (" + problems[0] + ").");
+    if (state && state.debug) state.messages.push(call);
     var ops = ordinary(map_call(call, settings));
     var q = queue();
     for (var i = 0; i < ops.length; i++) q.push(ops[i]);
     return ops;
   }
-  function aliasToCurrentIdentity(userId, settings, label) {
+  function aliasToCurrentIdentity(userId, settings, label, state) {
     var w = window;
     function run() {
       var current = w.KM && typeof w.KM.i === "function" ? w.KM.i() : null;
@@ -510,7 +511,7 @@
         warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
         return;
       }
-      send({ type: "alias", userId, previousId: current }, settings, label);
+      send({ type: "alias", userId, previousId: current }, settings, label, state);
     }
     if (w.KM && typeof w.KM.i === "function") run();
     else queue().push(run);
@@ -528,7 +529,7 @@
     };
   }
 
-  // ../../tmp/kmgen-build-7f457dpj/integration.js
+  // integration.js
   var SETTINGS = { "group_prefix": "Company", "prefix_properties": false, "record_page_view": false, "track_categorized_pages": false, "track_named_pages": true };
   var API_NAME = "kmAnalytics";
   var VERSION = "0.1.0";
@@ -582,7 +583,7 @@
         }
       }, emit = function(message, label) {
         message.timestamp = (/* @__PURE__ */ new Date()).toISOString();
-        send(message, SETTINGS, label);
+        send(message, SETTINGS, label, api._kmgen);
       }, expose = function(name2) {
         api[name2] = function() {
           var args = Array.prototype.slice.call(arguments);
@@ -678,7 +679,7 @@
             return;
           }
           if (text2(from) === null || text2(from) === "") {
-            aliasToCurrentIdentity(text2(to), SETTINGS, "alias()");
+            aliasToCurrentIdentity(text2(to), SETTINGS, "alias()", api._kmgen);
             return;
           }
           emit({ type: "alias", userId: text2(to), previousId: text2(from) }, "alias()");
@@ -695,7 +696,7 @@
         }
       };
       for (var name in methods) expose(name);
-      api._kmgen = { ready: true, version: VERSION, nonce, queue: [] };
+      api._kmgen = { ready: true, version: VERSION, nonce, queue: [], debug: false, messages: [] };
       w[API_NAME] = api;
       for (var i = 0; i < buffered.length; i++) {
         var entry = buffered[i];

@@ -1,5 +1,5 @@
 /* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and examples/tapstream.toml | do not edit: rebuild with `kmgen build --config examples/tapstream.toml` */
-// ../../tmp/kmgen-build-7f457dpj/runtime.js
+// runtime.js
 function dict(init) {
   var out = /* @__PURE__ */ Object.create(null);
   if (init) {
@@ -12,7 +12,7 @@ function len(x) {
   return x.length;
 }
 
-// ../../tmp/kmgen-build-7f457dpj/portable.js
+// portable.js
 var hasOwn = Object.prototype.hasOwnProperty;
 var toString = Object.prototype.toString;
 var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
@@ -109,7 +109,7 @@ function squash(s) {
   return s.toLowerCase().replace(/[ _]/g, "");
 }
 
-// ../../tmp/kmgen-build-7f457dpj/values.js
+// values.js
 var scalar = function(value) {
   var seconds = date_value(value);
   if (!is_missing(seconds)) {
@@ -210,7 +210,7 @@ var first_present = function(obj, names) {
   return null;
 };
 
-// ../../tmp/kmgen-build-7f457dpj/mapping.js
+// mapping.js
 var BILLING_AMOUNT = "Billing Amount";
 var PAGE_VIEW = "Page View";
 var MOBILE_SESSION = "Mobile Session";
@@ -412,7 +412,7 @@ var map_call = function(call, settings) {
   return rule(call, settings);
 };
 
-// ../../tmp/kmgen-build-7f457dpj/device.js
+// device.js
 var MOBILE = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i;
 var MAX_DEPTH = 64;
 function warn(message) {
@@ -492,16 +492,17 @@ function isMobile() {
     return false;
   }
 }
-function send(message, settings, label) {
+function send(message, settings, label, state2) {
   var problems = [];
   var call = plain(message, problems);
   if (problems.length) warn(label + ": dropped what could not be serialized (" + problems[0] + ").");
+  if (state2 && state2.debug) state2.messages.push(call);
   var ops = ordinary(map_call(call, settings));
   var q = queue();
   for (var i = 0; i < ops.length; i++) q.push(ops[i]);
   return ops;
 }
-function aliasToCurrentIdentity(userId, settings, label) {
+function aliasToCurrentIdentity(userId, settings, label, state2) {
   var w = window;
   function run() {
     var current = w.KM && typeof w.KM.i === "function" ? w.KM.i() : null;
@@ -509,13 +510,13 @@ function aliasToCurrentIdentity(userId, settings, label) {
       warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
       return;
     }
-    send({ type: "alias", userId, previousId: current }, settings, label);
+    send({ type: "alias", userId, previousId: current }, settings, label, state2);
   }
   if (w.KM && typeof w.KM.i === "function") run();
   else queue().push(run);
 }
 
-// ../../tmp/kmgen-build-7f457dpj/plugin.js
+// plugin.js
 var SETTINGS = { "group_prefix": "Company", "prefix_properties": false, "record_page_view": false, "track_categorized_pages": false, "track_named_pages": true };
 var VERSION = "0.1.0";
 function kmgenLoad(w, d, nonce) {
@@ -549,12 +550,20 @@ function kmgenLoad(w, d, nonce) {
   load("//scripts.kissmetrics.io/89abcdef0123456789abcdef0123456789abcdef.2.js");
 }
 var mobile = isMobile();
+var state = { debug: false, messages: [] };
 function deliver(ctx) {
-  var event = ctx && ctx.event ? ctx.event : {};
+  try {
+    forward(ctx && ctx.event ? ctx.event : {});
+  } catch (e) {
+    warn("the " + (ctx && ctx.event && ctx.event.type) + " call failed and was dropped: " + (e && e.message || e));
+  }
+  return ctx;
+}
+function forward(event) {
   var label = event.type + "()";
   if (event.type === "alias" && (event.previousId === null || event.previousId === void 0 || event.previousId === "")) {
-    aliasToCurrentIdentity(event.userId, SETTINGS, label);
-    return ctx;
+    aliasToCurrentIdentity(event.userId, SETTINGS, label, state);
+    return;
   }
   var message = {
     type: event.type,
@@ -574,13 +583,13 @@ function deliver(ctx) {
     message.mobile = true;
     mobile = false;
   }
-  send(message, SETTINGS, label);
-  return ctx;
+  send(message, SETTINGS, label, state);
 }
 var plugin = {
   name: "Kissmetrics (kmgen)",
   type: "destination",
   version: VERSION,
+  _kmgen: state,
   isLoaded: function() {
     return true;
   },

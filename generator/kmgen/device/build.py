@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -117,9 +118,9 @@ def render(config_path, settings):
             stub = env.get_template('stub.js.j2').render(
                 context, script_src=settings['script_src'], integrity=sri(out['kmgen.min.js']))
             script = _minify_script(stub, tmp)
-    if '</script' in script.lower() or '<!--' in script:
-        raise BuildError('the inline script contains "</script" or "<!--"; refusing to write a snippet '
-                         'that would break out of its <script> tag.')
+    # Inside <script>, only "</script" and "<!--" mean anything to HTML; in the minified JS
+    # they can only sit in strings, templates or regexes, where "<\/" and "<\!" mean the same.
+    script = re.sub('(?i)</(script)', r'<\\/\1', script).replace('<!--', '<\\!--')
     csp = "'sha256-%s'" % base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     out['snippet.html'] = env.get_template('snippet.html.j2').render(
         header=header, script=script, csp_hash=csp).encode()

@@ -47,13 +47,16 @@ def node_binary():
 def bundle(entry, out_file, global_name, minify=False, fmt='iife'):
     """Bundle ``entry`` (an ES module) into ``out_file``: an IIFE (assigned to ``global_name``
     when given, else self-contained) or, with ``fmt='esm'``, an ES module."""
-    args = [str(find_esbuild()), str(entry), '--bundle', '--format=' + fmt, '--target=es2015',
-            '--charset=utf8', '--legal-comments=none', '--log-level=error', '--outfile=' + str(out_file)]
+    # Run where the entry lives, with relative paths: esbuild names source files in comments.
+    entry = Path(entry)
+    args = [str(find_esbuild()), entry.name, '--bundle', '--format=' + fmt, '--target=es2015',
+            '--charset=utf8', '--legal-comments=none', '--log-level=error',
+            '--outfile=' + str(Path(out_file).resolve())]
     if global_name:
         args.append('--global-name=' + global_name)
     if minify:
         args.append('--minify')
-    proc = subprocess.run(args, capture_output=True, text=True)
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=entry.parent)
     if proc.returncode != 0:
         raise BuildError('esbuild failed: %s' % (proc.stderr.strip().splitlines() or ['no output'])[0])
     return Path(out_file)
