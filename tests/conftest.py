@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from kmgen.device import engine
+from kmgen.parity import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / 'tests' / 'vectors'
@@ -42,14 +43,10 @@ def js_helpers():
     return dict(zip(map(case_id, HELPER_CASES), lines))
 
 
-CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-                 '--disable-component-update', '--disable-sync', '--no-first-run']
-
-
 @pytest.fixture(scope='session')
 def browser_type_launch_args(browser_type_launch_args):
     """Debian's Chromium, never a downloaded browser."""
-    return {**browser_type_launch_args, 'executable_path': '/usr/bin/chromium', 'args': CHROMIUM_ARGS}
+    return {**browser_type_launch_args, 'executable_path': CHROMIUM, 'args': CHROMIUM_ARGS}
 
 
 @pytest.fixture(scope='session')

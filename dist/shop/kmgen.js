@@ -687,6 +687,13 @@
       };
       for (var name in methods) expose(name);
       api._kmgen = { ready: true, version: VERSION, nonce, queue: [], debug: false, messages: [] };
+      api._kmgen.send = function(message) {
+        try {
+          send(message, SETTINGS, "send()", api._kmgen);
+        } catch (e) {
+          warn("send() failed: " + (e && e.message || e));
+        }
+      };
       w[API_NAME] = api;
       for (var i = 0; i < buffered.length; i++) {
         var entry = buffered[i];

@@ -1,20 +1,16 @@
-"""Browser harness: every request of a test page is answered by routing. Pages and built
-files come from memory or disk on http://127.0.0.1:9 (nothing listens there: routing
-answers first); Kissmetrics' and Tapstream's hosts get test doubles or are blocked; any
-other host is aborted, so no test ever reaches the internet."""
+"""Browser harness: every request of a test page is answered by kmgen.parity.Router: pages
+and built files from memory, Kissmetrics' and Tapstream's hosts test doubles (or blocked),
+beacons recorded, any other host aborted, so no test ever reaches the internet."""
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from kmgen.device.build import build
+from kmgen.parity import Router
 from tests.conftest import API_KEY, ROOT
 
-ORIGIN = 'http://127.0.0.1:9'
-DOUBLES = ROOT / 'tests' / 'doubles'
-KM_LIBRARY = '//scripts.kissmetrics.io/%s.2.js'
 ALLOWED_GLOBALS = {'_kmq', '_kmk', '_tsq', 'KM_SKIP_PAGE_VIEW', 'KM_COOKIE_DOMAIN'}
 
 
@@ -46,47 +42,9 @@ def sites(tmp_path_factory):
     return out
 
 
-class Server:
-    """What the routes answer: URL -> (status, headers, body); requests are logged."""
-
-    def __init__(self):
-        self.files = {}
-        self.log = []
-        self.km_library = 'double'  # 'double' | 'blocked'
-
-    def page(self, name, html, headers=None):
-        url = '%s/%s' % (ORIGIN, name)
-        self.files[url] = (200, {'content-type': 'text/html', **(headers or {})}, html.encode())
-        return url
-
-    def file(self, url, path_or_text, content_type='application/javascript'):
-        body = path_or_text.read_bytes() if isinstance(path_or_text, Path) else path_or_text.encode()
-        self.files[url] = (200, {'content-type': content_type, 'access-control-allow-origin': '*'}, body)
-
-    def handle(self, route):
-        url = route.request.url
-        self.log.append(url)
-        bare = url.split('?')[0]
-        if bare in self.files:
-            status, headers, body = self.files[bare]
-            return route.fulfill(status=status, headers=headers, body=body)
-        host = bare.split('/')[2]
-        if host in ('scripts.kissmetrics.io',) and self.km_library == 'double':
-            return route.fulfill(status=200, content_type='application/javascript',
-                                 body=(DOUBLES / 'km_library_double.js').read_text())
-        if host == 'cdn.tapstream.com':
-            return route.fulfill(status=200, content_type='application/javascript',
-                                 body=(DOUBLES / 'tapstream_double.js').read_text())
-        if host == 'i.kissmetrics.io':
-            return route.fulfill(status=200, content_type='application/javascript', body='/* i.js double */')
-        if host == 'trk.kissmetrics.io':
-            return route.fulfill(status=200, content_type='image/gif', body=b'GIF89a')
-        return route.abort()
-
-
 @pytest.fixture
 def server(context):
-    server = Server()
+    server = Router()
     context.route('**/*', server.handle)
     return server
 
@@ -104,11 +62,6 @@ def watched(page):
 
 def snippet(site):
     return (site / 'snippet.html').read_text(encoding='utf-8')
-
-
-def html(*parts, head=''):
-    return '<!doctype html><html><head><title>kmgen test</title>%s</head><body>%s</body></html>' % (
-        head, ''.join(parts))
 
 
 SNAPSHOT = '''() => {

@@ -7,27 +7,11 @@ import json
 import pytest
 
 from kmgen import config
-from kmgen.rules import map_call, portable
-from tests.browser.conftest import ALLOWED_GLOBALS, ORIGIN, SNAPSHOT, html, snippet, write_config
+from kmgen.rules import map_call
+from kmgen.parity import ORIGIN, RUN_CALLS, api_calls, html, run_in_page
+from tests.browser.conftest import ALLOWED_GLOBALS, SNAPSHOT, snippet
 from tests.conftest import API_KEY, CALL_CASES
 from tests.parity import compare_ops
-
-API_ARGS = {
-    'identify': lambda c: [c.get('userId'), c.get('traits')],
-    'track': lambda c: [c.get('event'), c.get('properties')],
-    'page': lambda c: [c.get('category'), c.get('name'), c.get('properties')],
-    'screen': lambda c: [c.get('name'), c.get('properties')],
-    'group': lambda c: [c.get('groupId'), c.get('traits')],
-    'alias': lambda c: [c.get('userId'), c.get('previousId')],
-}
-RUN_CALLS = '''([name, calls]) => {
-  const api = window[name];
-  api._kmgen.debug = true;
-  const start = window._kmq.length;
-  for (const [method, args] of calls) api[method].apply(api, args);
-  return {messages: api._kmgen.messages, kmq: window._kmq.slice(start)};
-}'''
-
 
 def expected_ops(messages, settings):
     ops = []
@@ -44,10 +28,8 @@ def open_site(server, page, site, body='', km='blocked', name='index.html', head
 
 def test_every_vector_through_the_public_api_matches_the_python_rules(server, watched, sites):
     open_site(server, watched, sites['plain'])
-    calls = [[c['call']['type'], API_ARGS[c['call']['type']](c['call'])] for _, c in CALL_CASES
-             if c['call'].get('type') in API_ARGS and not c.get('settings')
-             and not (c['call']['type'] == 'alias' and not c['call'].get('previousId'))]  # KM.i(): tested below
-    result = watched.evaluate(RUN_CALLS, ['analytics', calls])
+    calls = api_calls([c['call'] for _, c in CALL_CASES if not c.get('settings')])
+    result = run_in_page(watched, RUN_CALLS, 'analytics', calls)
     settings = config.rule_settings(config.validate({'api_key': API_KEY, 'initial_page': False}))
     assert len(result['messages']) >= len(calls) - 10   # calls the API drops (no event name, ...) are few
     compare_ops(result['messages'], result['kmq'], settings)
@@ -63,7 +45,7 @@ def test_each_call_type_reaches_the_queue_with_its_data(server, watched, sites):
              ['screen', ['Settings', {'tab': 'privacy'}]],
              ['group', ['g-1', {'name': 'Acme'}]],
              ['alias', ['new-id', 'old-id']]]
-    result = watched.evaluate(RUN_CALLS, ['analytics', calls])
+    result = run_in_page(watched, RUN_CALLS, 'analytics', calls)
     kinds = [[m['type'], m.get('userId'), m.get('event'), m.get('name'), m.get('category')] for m in result['messages']]
     assert kinds == [['identify', 'u-1', None, None, None], ['track', 'u-1', 'Order Completed', None, None],
                      ['page', 'u-1', None, 'Docs', None], ['page', 'u-1', None, 'FAQ', 'Help'],
@@ -81,7 +63,7 @@ def test_each_call_type_reaches_the_queue_with_its_data(server, watched, sites):
 
 def test_custom_settings_and_api_name(server, watched, sites):
     open_site(server, watched, sites['custom'])
-    result = watched.evaluate(RUN_CALLS, ['km', [['track', ['Signed Up', {'plan': 'pro'}]], ['group', ['g', {}]]]])
+    result = run_in_page(watched, RUN_CALLS, 'km', [['track', ['Signed Up', {'plan': 'pro'}]], ['group', ['g', {}]]])
     assert result['kmq'] == [['record', 'Signed Up', {'plan': 'pro'}], ['set', {'Team - id': 'g'}]]
     assert watched.evaluate('typeof window.analytics') == 'undefined'
 

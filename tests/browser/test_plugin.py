@@ -1,6 +1,7 @@
 """plugin.js registered with the real @segment/analytics-next (from npm, bundled by the
 pinned esbuild): each call's context event reaches _kmq as the Python rules map it."""
 
+import json
 import os
 import subprocess
 
@@ -8,7 +9,7 @@ import pytest
 
 from kmgen import config
 from kmgen.device.bundle import find_esbuild
-from tests.browser.conftest import ORIGIN, html
+from kmgen.parity import ORIGIN, html
 from tests.conftest import API_KEY, CALL_CASES, ROOT
 from tests.parity import compare_ops
 
@@ -24,11 +25,12 @@ window.kmgenStart = async function () {
   return true;
 };
 '''
-RUN = '''async (calls) => {
+RUN = '''async (json) => {
+  const calls = JSON.parse(json);
   await window.kmgenStart();
   const start = window._kmq.length;
   for (const [method, args] of calls) await window.segment[method](...args);
-  return {messages: window.kmgenPlugin._kmgen.messages, kmq: window._kmq.slice(start)};
+  return JSON.stringify({messages: window.kmgenPlugin._kmgen.messages, kmq: window._kmq.slice(start)});
 }'''
 SEGMENT_ARGS = {
     'identify': lambda c: [c.get('userId'), c.get('traits') or {}],
@@ -64,7 +66,7 @@ def test_analytics_next_calls_reach_the_queue_as_the_rules_map_them(server, watc
              and c['call'].get('type') != 'screen'                          # analytics.js has no screen()
              and (c['call']['type'] != 'track' or isinstance(c['call'].get('event'), str) and c['call']['event'])
              and (c['call']['type'] != 'alias' or c['call'].get('userId') and c['call'].get('previousId'))]
-    result = watched.evaluate(RUN, calls)
+    result = json.loads(watched.evaluate(RUN, json.dumps(calls)))
     settings = config.rule_settings(config.validate({'api_key': API_KEY}))
     assert len(result['messages']) == len(calls)
     compare_ops(result['messages'], result['kmq'], settings)
@@ -75,9 +77,9 @@ def test_analytics_next_event_fields_arrive_in_the_message(server, watched, harn
     open_harness(server, watched, harness)
     # analytics-next stamps every event with the current user id, alias included, so the
     # alias comes first, as in its documented flow (alias the new id, then identify it).
-    result = watched.evaluate(RUN, [['alias', ['u-1', 'anon-1']], ['identify', ['u-1', {'plan': 'pro'}]],
+    result = json.loads(watched.evaluate(RUN, json.dumps([['alias', ['u-1', 'anon-1']], ['identify', ['u-1', {'plan': 'pro'}]],
                                     ['track', ['Order Completed', {'total': 20, 'products': [{'sku': 'A'}]}]],
-                                    ['page', ['Help', 'FAQ', {}]], ['group', ['g-1', {'name': 'Acme'}]]])
+                                    ['page', ['Help', 'FAQ', {}]], ['group', ['g-1', {'name': 'Acme'}]]])))
     alias, identify, track, page, group = result['messages']
     assert identify['userId'] == 'u-1' and identify['traits'] == {'plan': 'pro'} and identify['anonymousId']
     assert track['event'] == 'Order Completed' and track['timestamp'].endswith('Z')
