@@ -38,6 +38,18 @@ def cmd_build(args):
     return 0
 
 
+def cmd_parity(args):
+    from . import parity
+    rows, problems = parity.run(args.config, args.generated, args.seed)
+    print(parity.table(rows))
+    for problem in problems:
+        print('\n' + problem)
+    cases = sum(count for _, results in rows for _, count in results.values())
+    print('\n%s: %d cases, %d mismatch%s.' % ('FAIL' if problems else 'OK', cases, len(problems),
+                                              '' if len(problems) == 1 else 'es'))
+    return 1 if problems else 0
+
+
 def settings_args(parser):
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--config', metavar='KMGEN_TOML', help='settings from a kmgen.toml')
@@ -65,6 +77,13 @@ def build_parser():
     build.add_argument('--config', required=True, metavar='KMGEN_TOML', help='the site config')
     build.add_argument('--out', metavar='DIR', help='output directory (default: dist/<config name>)')
     build.set_defaults(func=cmd_build)
+
+    parity = commands.add_parser('parity', help='check device and cloud agree for your config',
+                                 description='Run the cross-mode parity suite in Chromium for a site config.')
+    parity.add_argument('--config', required=True, metavar='KMGEN_TOML', help='the site config')
+    parity.add_argument('--generated', type=int, default=600, metavar='N', help='generated messages (default 600)')
+    parity.add_argument('--seed', type=int, default=0, help='seed of the generated messages')
+    parity.set_defaults(func=cmd_parity)
 
     from .cloud.commands import register as register_cloud
     register_cloud(commands, settings_args)

@@ -46,9 +46,10 @@ SEND_MESSAGES = '''([name, json]) => {
   const messages = JSON.parse(json), api = window[name];
   api._kmgen.debug = true;
   api._kmgen.messages.length = 0;
-  const start = window._kmq.length;
+  const queue = Array.isArray(window._kmq), start = queue ? window._kmq.length : 0;
   for (const message of messages) api._kmgen.send(message);
-  return JSON.stringify({messages: api._kmgen.messages, kmq: window._kmq.slice(start)});
+  // Once the library has loaded, _kmq is its own object and the ops are gone (see KM.log).
+  return JSON.stringify({messages: api._kmgen.messages, kmq: queue ? window._kmq.slice(start) : null});
 }'''
 
 
@@ -191,5 +192,151 @@ def vectors():
     return pairs
 
 
+def _params(text):
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
+def cloud_wire(messages, settings):
+    """The cloud sender's requests for ``messages``: (op kind, path, params) each; the kind is
+    'product' for an order's product lines (they carry their own ``_t``/``_d``)."""
+    from .cloud.requests import Builder, identity
+    from .rules.mapping import timestamp
+    from .rules.values import text
+    builder = Builder(settings)
+    rules = builder.rules
+    out = []
+    for message in messages:
+        person, anonymous, seconds = identity(message), text(message.get('anonymousId')), timestamp(message)
+        for op in map_call(message, rules):
+            tag = 'product' if op[0] == 'set' and '_t' in op[1] else op[0]
+            for request in builder.ops_requests([op], person, anonymous, seconds):
+                parts = urlsplit(request.url)
+                out.append((tag, parts.path, _params(request.body if request.body is not None else parts.query)))
+    return out
+
+
+def device_wire(km_log):
+    """The beacons the Kissmetrics-library double fired: (command, path, params) each."""
+    out = []
+    for entry in km_log:
+        if entry[0] == 'beacon':
+            parts = urlsplit(entry[2])
+            out.append((entry[1], parts.path, _params(parts.query)))
+    return out
+
+
+def wire_difference(cloud, device):
+    """None when the device's beacons equal the cloud's requests, else the first difference.
+
+    Compared by rule, because identity and time are resolved differently by design (DESIGN.md,
+    "The ops contract"): the requests an identify op causes (the browser library aliases its
+    anonymous identity by itself, the cloud aliases the message's anonymousId) are identity
+    bookkeeping and left out on both sides; ``_p`` is compared only for alias requests, where
+    it is data (the previous identity); ``_t``/``_d`` only for product lines, which carry their
+    own; everything else (path, ``_k``, ``_n``, every property and its bytes) must be equal.
+    """
+    cloud = [c for c in cloud if c[0] != 'identify']
+    device = [d for d in device if d[0] != 'identify']
+    for index, (want, got) in enumerate(zip(cloud, device)):
+        ignore = (set() if want[0] == 'alias' else {'_p'}) | (set() if want[0] == 'product' else {'_t', '_d'})
+        a = {k: v for k, v in want[2].items() if k not in ignore}
+        b = {k: v for k, v in got[2].items() if k not in ignore}
+        if want[1] != got[1] or a != b:
+            return 'request #%d differs\n  device: %s %s\n  cloud:  %s %s' % (
+                index, got[1], json.dumps(b, sort_keys=True, ensure_ascii=False),
+                want[1], json.dumps(a, sort_keys=True, ensure_ascii=False))
+    if len(cloud) != len(device):
+        return 'the device fired %d requests, the cloud %d' % (len(device), len(cloud))
+    return None
+
+
 class ParityError(KmgenError):
     """The browser could not be started or driven."""
+
+
+def _with_identity(messages):
+    out = []
+    for i, message in enumerate(messages):
+        if not message.get('userId') and not message.get('anonymousId'):
+            message = dict(message, anonymousId='anon-%d' % i)
+        out.append(message)
+    return out
+
+
+def run(config_path, generated=600, seed=0):
+    """Build ``config_path`` into a scratch directory and check every call type at three
+    levels in Chromium: the public API's queue, whole messages' queue, and the wire.
+
+    Returns:
+        (rows, problems): rows are (call type, {level: (passed, cases)}); problems are the
+        readable first differences, empty when everything matched.
+    """
+    import tempfile
+
+    from . import config as config_module
+    from .device.build import build
+    try:
+        from playwright.sync_api import Error as PlaywrightError, sync_playwright
+    except ImportError:
+        raise ParityError("kmgen parity needs Playwright: pip install 'kmgen[test]' (no browser "
+                          "download: it drives Debian's Chromium at %s)." % CHROMIUM) from None
+    settings = config_module.load(config=config_path)
+    rules = config_module.rule_settings(settings)
+    cases = [case['call'] for _, case in vectors() if not case.get('settings')] + generated_messages(generated, seed)
+    rows, problems = [], []
+    with tempfile.TemporaryDirectory(prefix='kmgen-parity-') as tmp:
+        site = build(config_path, Path(tmp) / 'site')[0]
+        script = (site / 'snippet.html').read_text(encoding='utf-8')
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                for kind in CALL_TYPES:
+                    messages = [m for m in cases if m.get('type') == kind]
+                    results = {}
+                    for level in ('api', 'message', 'wire'):
+                        context = browser.new_context()
+                        router = Router()
+                        router.km_library = 'double' if level == 'wire' else 'blocked'
+                        context.route('**/*', router.handle)
+                        page = context.new_page()
+                        page.goto(router.page('parity.html', html(script)))
+                        if level == 'api':
+                            calls = api_calls(messages)
+                            result = run_in_page(page, RUN_CALLS, settings['api_name'], calls)
+                            problem = first_difference(result['messages'], result['kmq'], rules)
+                            count = len(calls)
+                        elif level == 'message':
+                            result = run_in_page(page, SEND_MESSAGES, settings['api_name'], messages)
+                            problem = first_difference(messages, result['kmq'], rules)
+                            count = len(messages)
+                        else:
+                            page.wait_for_function('window.KM !== undefined')
+                            start = page.evaluate('KM.log.length')   # after the snippet's own page()
+                            sendable = _with_identity(messages)
+                            run_in_page(page, SEND_MESSAGES, settings['api_name'], sendable)
+                            log = json.loads(page.evaluate('JSON.stringify(KM.log.slice(%d))' % start))
+                            problem = wire_difference(cloud_wire(sendable, settings), device_wire(log))
+                            count = len(sendable)
+                        context.close()
+                        results[level] = (problem is None, count)
+                        if problem is not None:
+                            problems.append('%s, %s level: %s' % (kind, level, problem))
+                    rows.append((kind, results))
+                browser.close()
+        except PlaywrightError as err:
+            raise ParityError('Chromium could not be driven: %s' % str(err).splitlines()[0]) from None
+    return rows, problems
+
+
+LEVELS = (('api', 'public API -> _kmq'), ('message', 'message -> _kmq'), ('wire', 'wire (beacons)'))
+
+
+def table(rows):
+    """The parity table: call type x level, each cell 'pass (N)' or 'FAIL (N)'."""
+    header = ['call'] + [label for _, label in LEVELS]
+    lines = [header]
+    for kind, results in rows:
+        lines.append([kind] + ['%s (%d)' % ('pass' if results[level][0] else 'FAIL', results[level][1])
+                               for level, _ in LEVELS])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)

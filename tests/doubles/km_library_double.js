@@ -2,10 +2,12 @@
 // it does what the library does with _kmq, as far as kmgen's tests need. It drains the
 // queue (arrays call KM[cmd](...args), functions are called), then replaces _kmq with an
 // object whose push runs at once; KM.i() returns the current identity, KM.ts() the time;
-// record/set/alias fire beacons to trk.kissmetrics.io/e|s|a, which the tests intercept.
+// record/set/alias fire beacons to trk.kissmetrics.io/e|s|a, which the tests intercept;
+// KM.log keeps every command and, as ['beacon', command, url], every beacon it fired.
 (function (w) {
   var identity = w.__kmDoubleIdentity || 'km-double-anon-1';
   var log = [];
+  var command = null;
   function beacon(path, fields, props) {
     var pairs = [['_k', w._kmk], ['_p', identity]];
     var key;
@@ -16,9 +18,9 @@
       pairs.push([key, String(props[key])]);
     }
     var query = pairs.map(function (p) { return encodeURIComponent(p[0]) + '=' + encodeURIComponent(p[1]); });
-    var img = new Image();
-    img.src = 'https://trk.kissmetrics.io/' + path + '?' + query.join('&');
-    log.push(['beacon', path]);
+    var url = 'https://trk.kissmetrics.io/' + path + '?' + query.join('&');
+    log.push(['beacon', command, url]);
+    new Image().src = url;
   }
   var KM = {
     double: true,
@@ -45,7 +47,7 @@
   function run(item) {
     try {
       if (typeof item === 'function') item();
-      else KM[item[0]].apply(KM, item.slice(1));
+      else { command = item[0]; KM[item[0]].apply(KM, item.slice(1)); }
     } catch (e) {
       log.push(['error', String(e)]);
     }
