@@ -57,9 +57,23 @@ export function plain(value, problems) {
   return walk(value, 0);
 }
 
-// Ops hold prototype-free objects; hand the library ordinary ones with the same own keys.
-function ordinary(value) {
-  return JSON.parse(JSON.stringify(value));
+// Ops hold the rules' prototype-free objects, whose values are flat (strings, numbers,
+// booleans); hand the library ordinary objects with the same own keys ("__proto__" too).
+function ordinary(op) {
+  var out = op.slice();
+  var props = out[out.length - 1];
+  if (props !== null && typeof props === 'object') {
+    var copy = {}, names = Object.keys(props);
+    for (var i = 0; i < names.length; i++) {
+      if (names[i] === '__proto__') {
+        Object.defineProperty(copy, '__proto__', {value: props.__proto__, enumerable: true, writable: true, configurable: true});
+      } else {
+        copy[names[i]] = props[names[i]];
+      }
+    }
+    out[out.length - 1] = copy;
+  }
+  return out;
 }
 
 export function queue() {
@@ -79,9 +93,9 @@ export function send(message, settings, label, state) {
   var call = plain(message, problems);
   if (problems.length) warn(label + ': dropped what could not be serialized (' + problems[0] + ').');
   if (state && state.debug) state.messages.push(call);
-  var ops = ordinary(map_call(call, settings));
+  var ops = map_call(call, settings);
   var q = queue();
-  for (var i = 0; i < ops.length; i++) q.push(ops[i]);
+  for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
   return ops;
 }
 

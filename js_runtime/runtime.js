@@ -1,9 +1,14 @@
 // kmgen js_runtime/runtime.js: stands in for Transcrypt's org.transcrypt.__runtime__.js.
 // Only what the transpiled rules use; no built-in prototype is touched, no global made.
 
-// `{...}` in the rules: a prototype-free object, so "__proto__" or "constructor" is just a key.
+// `{...}` in the rules: an object whose prototype chain holds no Object.prototype, so
+// "__proto__", "constructor" or "hasOwnProperty" are just keys. Built by a constructor (not
+// Object.create(null)) so that V8 keeps it a fast object instead of a hash table.
+function Dict() {}
+Dict.prototype = Object.create(null);
+
 export function dict(init) {
-  var out = Object.create(null);
+  var out = new Dict();
   if (init) {
     var names = Object.keys(init);
     for (var i = 0; i < names.length; i++) out[names[i]] = init[names[i]];

@@ -1,7 +1,10 @@
 /* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and examples/shop.toml | do not edit: rebuild with `kmgen build --config examples/shop.toml` */
 // runtime.js
+function Dict() {
+}
+Dict.prototype = /* @__PURE__ */ Object.create(null);
 function dict(init) {
-  var out = /* @__PURE__ */ Object.create(null);
+  var out = new Dict();
   if (init) {
     var names = Object.keys(init);
     for (var i = 0; i < names.length; i++) out[names[i]] = init[names[i]];
@@ -477,8 +480,21 @@ function plain(value, problems) {
   }
   return walk(value, 0);
 }
-function ordinary(value) {
-  return JSON.parse(JSON.stringify(value));
+function ordinary(op) {
+  var out = op.slice();
+  var props = out[out.length - 1];
+  if (props !== null && typeof props === "object") {
+    var copy = {}, names = Object.keys(props);
+    for (var i = 0; i < names.length; i++) {
+      if (names[i] === "__proto__") {
+        Object.defineProperty(copy, "__proto__", { value: props.__proto__, enumerable: true, writable: true, configurable: true });
+      } else {
+        copy[names[i]] = props[names[i]];
+      }
+    }
+    out[out.length - 1] = copy;
+  }
+  return out;
 }
 function queue() {
   var w = window;
@@ -497,9 +513,9 @@ function send(message, settings, label, state2) {
   var call = plain(message, problems);
   if (problems.length) warn(label + ": dropped what could not be serialized (" + problems[0] + ").");
   if (state2 && state2.debug) state2.messages.push(call);
-  var ops = ordinary(map_call(call, settings));
+  var ops = map_call(call, settings);
   var q = queue();
-  for (var i = 0; i < ops.length; i++) q.push(ops[i]);
+  for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
   return ops;
 }
 function aliasToCurrentIdentity(userId, settings, label, state2) {

@@ -1,0 +1,1 @@
+"""kmgen's benchmarks (issue 7): `python -m bench` prints every figure beside its peer."""
