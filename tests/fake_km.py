@@ -23,6 +23,7 @@ import multiprocessing
 import socket
 import threading
 import time
+import zlib
 from typing import NamedTuple
 
 GIF = (b'GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,'
@@ -170,10 +171,10 @@ class _Conn(asyncio.Protocol):
                 chunks.append(response(200, server.style)[:40])
             else:
                 self.reset = True
+        if acked and not self.transport.is_closing():
+            server.acked.extend(acked)     # before the write: a client can never be ahead of it
         if chunks:
             self.transport.write(b''.join(chunks))
-        if acked and not self.transport.is_closing():
-            server.acked.extend(acked)
         if self.reset:
             self.transport.abort()
         elif self.dead:
@@ -294,11 +295,14 @@ def every(n, action, offset=0):
     return lambda seq, request: action if (seq + offset) % n == 0 else None
 
 
-def first_attempts(k, action):
-    """``action`` for the first ``k`` arrivals of each distinct request, then ok."""
+def first_attempts(k, action, share=1):
+    """``action`` for the first ``k`` arrivals of each distinct request (of one in ``share`` of
+    them, chosen by a hash of the request), then ok."""
     seen = collections.Counter()
 
     def policy(seq, request):
+        if share > 1 and zlib.crc32(repr(request).encode()) % share:
+            return None
         seen[request] += 1
         return action if seen[request] <= k else None
     return policy

@@ -119,6 +119,7 @@ class Connection(asyncio.Protocol):
         self.until_close = None   # status of a response whose body ends with the connection
         self.last = loop.time()
         self.error = None
+        self.timed_out = False
 
     def connection_made(self, transport):
         self.transport = transport
@@ -166,12 +167,12 @@ class Connection(asyncio.Protocol):
                 pos = end
                 job = self.inflight.popleft()
                 if close:
+                    # The server closes after this response (and must not process what
+                    # follows); any later answer it still sends is read, then we close.
                     self.closing = self.server_closes = True
                 self.owner.answered(self, job, status)
-                if close:
-                    self.transport.close()
-                    pos = len(buf)
-                    break
+            if self.closing and not self.inflight and self.until_close is None:
+                self.transport.close()
         except ProtocolError as err:
             self.error = err
             self.closing = True

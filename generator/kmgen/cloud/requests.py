@@ -18,7 +18,6 @@ UTF-8 percent-encoded. A URL longer than 2,048 bytes becomes a POST of the same 
 ``application/x-www-form-urlencoded`` body to the bare path.
 """
 
-import re
 from typing import NamedTuple
 from urllib.parse import quote
 
@@ -36,7 +35,9 @@ TRANSPORT = ('_k', '_p', '_n', '_t', '_d')
 # (product lines do: DESIGN.md, "Product lines of an order are ops too").
 OWN_TIME = ('_t', '_d')
 
-_SAFE = re.compile(r'[A-Za-z0-9_.~-]*')
+_MAX_SAFE = 2 ** 53
+_UNRESERVED = frozenset(map(ord, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-'))
+_ASCII_ESCAPES = {c: '%%%02X' % c for c in range(128) if c not in _UNRESERVED}
 _KEY_CACHE = {}
 _KEY_CACHE_MAX = 50000
 
@@ -56,9 +57,15 @@ def encode(value):
     """``value`` as JavaScript's ``String(value)``, UTF-8 percent-encoded (nothing kept but
     ``A-Z a-z 0-9 _ . ~ -``). A lone UTF-16 surrogate, which UTF-8 cannot carry, is written
     as U+FFFD, as a browser's ``URLSearchParams`` does."""
-    s = value if value.__class__ is str else to_str(value)
-    if _SAFE.fullmatch(s):
-        return s
+    cls = value.__class__
+    if cls is str:
+        s = value
+    elif cls is int and -_MAX_SAFE <= value <= _MAX_SAFE:
+        return str(value)
+    else:
+        s = to_str(value)
+    if s.isascii():
+        return s.translate(_ASCII_ESCAPES)
     try:
         return quote(s, safe='')
     except UnicodeEncodeError:

@@ -11,7 +11,8 @@ in flight on each (``http1.Connection``). Outcomes:
 
 When a connection dies with several requests in flight, only the oldest unanswered one is
 charged an attempt: the ones behind it were only waiting their turn (and when the server
-said ``Connection: close`` none is charged). A request is final once ``on_done`` is called
+said ``Connection: close`` none is charged); when nothing came back for ``timeout`` seconds,
+all of them are. A request is final once ``on_done`` is called
 for it; it is never sent again after that.
 """
 
@@ -299,6 +300,10 @@ class Pool:
                 job.sent = True
                 sender._finish(job, False, 'interrupted: sent, but no answer before the connection '
                                            'was closed (it may have been delivered)')
+        elif conn.timed_out:
+            # Nothing came back for ``timeout`` seconds: every request in flight waited that long.
+            for job in unanswered:
+                sender.failed(self, job, error)
         else:
             rest = unanswered
             if not conn.server_closes:
@@ -314,6 +319,7 @@ class Pool:
         limit = self.options.timeout
         for conn in list(self.conns):
             if conn.transport is not None and conn.inflight and now - conn.last > limit:
+                conn.timed_out = True
                 conn.abort('no response within %gs (timeout)' % limit)
 
     def stop(self):
@@ -347,3 +353,24 @@ def _describe(err, fallback):
     text = getattr(err, 'strerror', None) or str(err) or type(err).__name__
     return '%s: %s' % (fallback, text)
 
+
+
+def deliver(requests, options=None):
+    """Send ``requests`` from this process and wait: returns the finished jobs, in order,
+    each with ``job.tag`` True when delivered (for a few requests: ``tapstream-alias --send``)."""
+
+    async def main():
+        def done(job, delivered):
+            job.tag = delivered
+
+        sender = Sender(options or Options(), done)
+        jobs = [Job(request) for request in requests]
+        for job in jobs:
+            sender.submit(job)
+        try:
+            await sender.idle()
+        finally:
+            sender.close()
+        return jobs
+
+    return asyncio.run(main())
