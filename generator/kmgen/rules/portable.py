@@ -36,7 +36,12 @@ def keys(d):
     """Own keys of an object in UTF-16 code-unit order (JS ``Object.keys(d).sort()``)."""
     if not is_object(d):
         return []
-    return sorted(d.keys(), key=_utf16_key)
+    names = sorted(d)
+    # Code-point order is UTF-16 order unless a key holds a character past U+FFFF.
+    for name in names:
+        if not name.isascii():
+            return sorted(names, key=_utf16_key)
+    return names
 
 
 def field(d, key, default):
