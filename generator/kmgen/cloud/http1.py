@@ -14,6 +14,8 @@ from collections import deque
 
 MAX_HEAD = 65536
 UNTIL_CLOSE = -1
+_CHUNKED = -2
+_HEADS = {}     # response head -> its framing: a server sends the same few heads again and again
 
 
 class ProtocolError(Exception):
@@ -45,9 +47,27 @@ def parse_response(buf, pos):
         if len(buf) - pos > MAX_HEAD:
             raise ProtocolError('response head longer than %d bytes' % MAX_HEAD)
         return None
-    head = bytes(buf[pos:end + 2]).lower()
+    raw = bytes(buf[pos:end + 2])
+    framing = _HEADS.get(raw)
+    if framing is None:
+        framing = _framing(raw.lower())
+        if len(_HEADS) >= 256:
+            _HEADS.clear()
+        _HEADS[raw] = framing
+    status, close, size = framing
+    start = end + 4
+    if size >= 0:
+        return (status, close, start + size) if len(buf) >= start + size else None
+    if size == _CHUNKED:
+        return _chunked(buf, start, status, close)
+    return status, True, UNTIL_CLOSE
+
+
+def _framing(head):
+    """(status, close, body size) of a lower-cased head; the size is ``_CHUNKED`` or
+    ``UNTIL_CLOSE`` when the body is not framed by Content-Length."""
     if not head.startswith(b'http/1.') or len(head) < 14 or head[8:9] != b' ' or head[12:13] not in b' \r':
-        raise ProtocolError('not an HTTP/1.x response: %r' % bytes(buf[pos:pos + 40]))
+        raise ProtocolError('not an HTTP/1.x response: %r' % head[:40])
     try:
         status = int(head[9:12])
     except ValueError:
@@ -57,12 +77,11 @@ def parse_response(buf, pos):
         close = connection is None or b'keep-alive' not in connection
     else:
         close = connection is not None and b'close' in connection
-    start = end + 4
     if status < 200 or status == 204 or status == 304:
-        return status, close, start
+        return status, close, 0
     encoding = _header(head, b'transfer-encoding:')
     if encoding is not None and b'chunked' in encoding:
-        return _chunked(buf, start, status, close)
+        return status, close, _CHUNKED
     length = _header(head, b'content-length:')
     if length is None:
         return status, True, UNTIL_CLOSE
@@ -72,9 +91,7 @@ def parse_response(buf, pos):
         raise ProtocolError('bad Content-Length: %r' % length) from None
     if size < 0:
         raise ProtocolError('bad Content-Length: %r' % length)
-    if len(buf) < start + size:
-        return None
-    return status, close, start + size
+    return status, close, size
 
 
 def _chunked(buf, pos, status, close):

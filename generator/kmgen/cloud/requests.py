@@ -38,8 +38,10 @@ OWN_TIME = ('_t', '_d')
 _MAX_SAFE = 2 ** 53
 _UNRESERVED = frozenset(map(ord, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-'))
 _ASCII_ESCAPES = {c: '%%%02X' % c for c in range(128) if c not in _UNRESERVED}
-_KEY_CACHE = {}
-_KEY_CACHE_MAX = 50000
+_CACHE_MAX = 20000
+_KEY_CACHE = {}      # property name -> 'name=' encoded
+_TEXT_CACHE = {}     # string value -> encoded
+_ORDER_CACHE = {}    # tuple of property names -> those names in key order
 
 
 class Request(NamedTuple):
@@ -62,6 +64,14 @@ def encode(value):
         s = value
     elif cls is int and -_MAX_SAFE <= value <= _MAX_SAFE:
         return str(value)
+    elif cls is float:
+        # Python's repr and JS's String() both write the shortest round-trip digits; where
+        # repr uses plain notation (1e-4 <= |x| < 1e16) so does JS, except for a trailing '.0'.
+        s = repr(value)
+        if 'e' in s or s.endswith('.0') or 'n' in s:
+            s = to_str(value)
+        else:
+            return s
     else:
         s = to_str(value)
     if s.isascii():
@@ -74,11 +84,23 @@ def encode(value):
 
 
 def _encode_key(name):
-    hit = _KEY_CACHE.get(name)
+    """``name=`` encoded (cached); None for the transport fields, which props cannot set."""
+    if name in TRANSPORT:
+        return None
+    if len(_KEY_CACHE) >= _CACHE_MAX:
+        _KEY_CACHE.clear()
+    pair = _KEY_CACHE[name] = encode(name) + '='
+    return pair
+
+
+def _encode_text(text):
+    """``encode`` for a string, remembering the last few thousand (event names, plans, ...)."""
+    hit = _TEXT_CACHE.get(text)
     if hit is None:
-        if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
-            _KEY_CACHE.clear()
-        hit = _KEY_CACHE[name] = encode(name) + '='
+        hit = encode(text)
+        if len(_TEXT_CACHE) >= _CACHE_MAX:
+            _TEXT_CACHE.clear()
+        _TEXT_CACHE[text] = hit
     return hit
 
 
@@ -126,24 +148,35 @@ class Builder:
 
     def request(self, path, person, name, seconds, props):
         """One request: transport fields first, then ``props`` in key order."""
-        parts = [self.key, '_p=' + encode(person)]
+        query = self.key + '&_p=' + _encode_text(person)
         if name is not None:
-            parts.append('_n=' + encode(name))
+            query += '&_n=' + _encode_text(name)
         when = seconds
-        done = 1 if seconds is not None else None
+        done = None if seconds is None else 1
         if props:
             when = props.get('_t', when)
             done = props.get('_d', done)
         if when is not None:
-            parts.append('_t=' + encode(when))
+            query += '&_t=' + encode(when)
         if done is not None:
-            parts.append('_d=' + encode(done))
+            query += '&_d=1' if done == 1 and done.__class__ is int else '&_d=' + encode(done)
         if props:
-            for key in _sorted(props):
-                if key in TRANSPORT:
-                    continue
-                parts.append(_encode_key(key) + encode(props[key]))
-        query = '&'.join(parts)
+            pieces = [query]
+            pairs = _KEY_CACHE
+            texts = _TEXT_CACHE
+            for key in _order(props):
+                pair = pairs.get(key)
+                if pair is None:
+                    pair = _encode_key(key)
+                    if pair is None:
+                        continue
+                value = props[key]
+                if value.__class__ is str:
+                    text = texts.get(value)
+                    pieces.append(pair + (text if text is not None else _encode_text(value)))
+                else:
+                    pieces.append(pair + encode(value))
+            query = '&'.join(pieces)
         url = self.base + path + '?' + query
         if len(url) > MAX_URL_BYTES:
             return Request('POST', self.base + path, query)
@@ -168,13 +201,21 @@ class Builder:
         return self.request('/a', km_identity, named_identity, None, None)
 
 
-def _sorted(props):
-    # Key order as the rules define it (UTF-16 code units, like JS); plain sorting agrees
-    # unless a key holds a character outside the BMP, which is rare and checked for.
-    names = sorted(props)
-    for name in names:
-        if not name.isascii():
-            return keys(props)
+def _order(props):
+    """The keys of ``props`` in the rules' key order (UTF-16 code units, like JS): plain
+    sorting agrees unless a key holds a character outside the BMP, which is checked for.
+    Remembered per key tuple: messages of one kind share their property names."""
+    shape = tuple(props)
+    names = _ORDER_CACHE.get(shape)
+    if names is None:
+        names = sorted(shape)
+        for name in names:
+            if not name.isascii():
+                names = keys(props)
+                break
+        if len(_ORDER_CACHE) >= _CACHE_MAX:
+            _ORDER_CACHE.clear()
+        _ORDER_CACHE[shape] = names
     return names
 
 
