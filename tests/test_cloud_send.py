@@ -426,3 +426,64 @@ def test_tapstream_alias_prints_and_sends(server, toml, capsys):
     code, out, err = kmgen(['tapstream-alias', '--km-identity', 'a', '--identity', 'b', '--config', toml, '--send'],
                            capsys)
     assert (code, err) == (1, 'Error: The alias was not delivered: HTTP 404.\n')
+
+
+def test_a_dry_run_replay_prints_and_rewrites_nothing(server, tmp_path, capsys):
+    dead = tmp_path / 'dead.jsonl'
+    text = json.dumps({'method': 'POST', 'url': server.url + '/s', 'body': '_k=k&_p=u&a=1', 'error': 'x'}) + '\n'
+    dead.write_text(text)
+    code, out, _ = kmgen(['send', '--replay', str(dead), '--dry-run'], capsys)
+    assert (code, out) == (0, 'POST %s/s _k=k&_p=u&a=1\n' % server.url)
+    assert dead.read_text() == text and server.received == []
+
+
+def test_progress_is_drawn_on_request_and_cleared_before_the_summary(server, toml, tmp_path, capsys):
+    path = write_jsonl(tmp_path / 'in.jsonl', messages(50))
+    code, _, err = kmgen(['send', path, '--config', toml, '--progress', '--workers', '1'], capsys)
+    assert code == 0 and '\r[########################] 100% 50 events sent, 0 failed, 0 rejected, ' in err
+    assert '\r\x1b[Kkmgen send: sent 50 events (90 requests)' in err
+
+
+def worker_pids(pid):
+    with open('/proc/%d/task/%d/children' % (pid, pid)) as handle:
+        children = [int(p) for p in handle.read().split()]
+    workers = []
+    for child in children:
+        with open('/proc/%d/cmdline' % child, 'rb') as handle:
+            if b'spawn_main' in handle.read():      # not multiprocessing's resource tracker
+                workers.append(child)
+    return workers
+
+
+def test_a_worker_that_dies_is_reported_and_its_events_named(tmp_path):
+    """A worker killed mid-run: the run goes on with the others, says which input lines may not
+    have been delivered, and exits 1; every other event is acknowledged or dead-lettered."""
+    with FakeKM(delay=0.05) as slow:
+        toml = tmp_path / 'kmgen.toml'
+        toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (API_KEY, slow.url))
+        items = messages(500)
+        dead = str(tmp_path / 'dead.jsonl')
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'kmgen', 'send', write_jsonl(tmp_path / 'in.jsonl', items), '--config', str(toml),
+             '--dead-letter', dead, '--workers', '2', '--connections', '2', '--pipeline', '4', '--no-progress'],
+            cwd=str(ROOT), stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while len(slow.acked) < 20 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            os.kill(worker_pids(proc.pid)[0], signal.SIGKILL)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        assert proc.returncode == 1
+        lines = err.splitlines()
+        assert lines[0] == 'kmgen send: a worker process ended unexpectedly (exit code -9).'
+        ranges = [tuple(map(int, line.split('lines ')[1].split(' of')[0].split('-'))) for line in lines
+                  if 'may not have been delivered' in line]
+        assert ranges
+        builder = Builder(config.validate({'api_key': API_KEY, 'tracking_host': slow.url}))
+        unaccounted = [(r.method, r.url[len(slow.url):], r.body or '') for number, m in enumerate(items, 1)
+                       for r in builder.build(m) if not any(a <= number <= b for a, b in ranges)]
+        acked = collections.Counter(slow.keys())
+        assert [k for k, c in acked.items() if c > 1] == []
+        assert set(unaccounted) <= set(acked) | set(dead_keys(slow, dead))

@@ -94,10 +94,15 @@ def events_in(source, units, builder, replay):
             try:
                 requests = builder.build(message, label)
             except MessageError as err:
-                yield line, index, None, readers.reject(source, line, index, err, raw if index is None
-                                                        else json.dumps(message, ensure_ascii=False))
+                error = err
+            except Exception as err:  # a bug must cost one message, never the run
+                error = 'kmgen could not map %s (internal error %s: %s); please report it.' % (
+                    label, type(err).__name__, err)
+            else:
+                yield line, index, requests, None
                 continue
-            yield line, index, requests, None
+            yield line, index, None, readers.reject(source, line, index, error, raw if index is None
+                                                    else json.dumps(message, ensure_ascii=False))
 
 
 # -- the worker process ------------------------------------------------------------------
@@ -369,6 +374,7 @@ class Run:
     def dry_run(self, out):
         """Print the requests instead of sending them."""
         self.check_inputs()
+        self.replace_dead = False       # a dry run writes no dead letter and rewrites nothing
         builder = None if self.replay else Builder(self.settings)
         for source, units in readers.batches(self.paths, self.options.batch):
             lines = []
@@ -393,10 +399,20 @@ class Run:
     def send(self):
         """Send everything; returns the counts."""
         self.check_inputs()
+        previous = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return self._send()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _send(self):
         total = self.total_bytes() if self.progress else 0
         display = Progress(self.progress, total) if self.progress else None
         ctx = multiprocessing.get_context('spawn')
         workers = []
+        # Workers start with these signals blocked, then ignore them: a Ctrl-C on a terminal
+        # reaches the whole process group, and only this process decides how to stop.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             for _ in range(self.options.workers):
@@ -408,39 +424,17 @@ class Run:
                 workers.append(_Handle(parent, process))
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        previous = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         free = queue.Queue()
         for _ in range(CREDITS):
             for index in range(len(workers)):
                 free.put(index)
         collector = threading.Thread(target=self.collect, args=(workers, free, display), daemon=True)
         collector.start()
-        leftover = []
         error = None
         try:
-            stream = readers.batches(self.paths, self.options.batch)
-            bid = 0
-            for source, units in stream:
-                self.read_bytes += sum(len(raw) for _, raw, _ in units)
-                index = self.next_worker(free, workers)
-                if index is None:
-                    leftover.append((source, units))
-                    break
-                bid += 1
-                handle = workers[index]
-                handle.outstanding[bid] = (source, units[0][0], units[-1][0])
-                try:
-                    handle.conn.send(('batch', bid, source, units))
-                except OSError:
-                    handle.outstanding.pop(bid)
-                    leftover.append((source, units))
-                    break
-            if leftover:
-                self.stop_workers(workers)
-                self.write_unsent(leftover, stream)
+            self.feed(workers, free)
         except KmgenError as err:
-            error = err
-            self.stop_workers(workers)
+            error = err       # e.g. an input that cannot be read: what was read is still delivered
         finally:
             for handle in workers:
                 handle.tell(('end',))
@@ -453,14 +447,34 @@ class Run:
                 handle.process.join(5)
                 if handle.process.is_alive():
                     handle.process.kill()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
             if display:
                 display.show(self.counts, self.read_bytes, time.monotonic() - self.started, final=True)
             self.finish(complete=error is None)
         if error is not None:
             raise error
         return self.counts
+
+    def feed(self, workers, free):
+        """Hand the input to the workers batch by batch; once stopping, write the rest unsent."""
+        stream = readers.batches(self.paths, self.options.batch)
+        bid = 0
+        for source, units in stream:
+            self.read_bytes += sum(len(raw) for _, raw, _ in units)
+            while True:
+                index = self.next_worker(free, workers)
+                if index is None:
+                    self.stop_workers(workers)
+                    self.write_unsent([(source, units)], stream)
+                    return
+                handle = workers[index]
+                bid += 1
+                handle.outstanding[bid] = (source, units[0][0], units[-1][0])
+                try:
+                    handle.conn.send(('batch', bid, source, units))
+                    break
+                except OSError:     # that worker is gone (the collector reports it)
+                    handle.outstanding.pop(bid)
+                    handle.alive = False
 
     def next_worker(self, free, workers):
         """The index of a worker with credit, or None once stopping (or no worker is left)."""
