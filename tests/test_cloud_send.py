@@ -239,7 +239,10 @@ def test_bad_lines_go_to_rejects_with_line_numbers_and_the_rest_go_on(server, to
                                                         'number.' % src, 'raw': '1'},
     ]
     assert code == 1 and collections.Counter(server.keys()) == collections.Counter(expected_keys(server, good))
-    assert 'rejected 5 in' in err and '5 rejected lines written to %s.rejects.jsonl' % src in err
+    lines = err.splitlines()
+    assert lines[:5] == ['kmgen send: rejected ' + r['error'] for r in rejects]
+    assert lines[5].startswith('kmgen send: sent 3 events (5 requests), retried 0, failed 0, rejected 5 in ')
+    assert lines[6:] == ['kmgen send: 5 rejected lines written to %s.rejects.jsonl' % src]
 
 
 def test_gzip_batch_and_array_inputs(server, toml, tmp_path, capsys):
@@ -309,8 +312,9 @@ def test_ctrl_c_stops_cleanly_and_loses_nothing(tmp_path):
         assert proc.returncode == 1, err
         assert_once_or_dead(slow, expected, dead_keys(slow, dead))
         assert 40 <= len(slow.acked) < len(expected) - 100
-        errors = collections.Counter(r['error'].split(' (')[0] for r in dead_records)
-        assert set(errors) == {'interrupted before it was sent', 'interrupted while waiting to retry'}
+        errors = {r['error'].split(' (')[0] for r in dead_records}
+        assert {'interrupted before it was sent', 'interrupted while waiting to retry'} <= errors
+        assert errors <= {'interrupted before it was sent', 'interrupted while waiting to retry', 'HTTP 500'}
         assert not any(r.get('maybe_delivered') for r in dead_records)
         assert err.startswith('\nInterrupted: stopping; requests in flight get 5s to be answered, everything '
                               'unsent goes to %s.\n' % dead)
@@ -487,3 +491,31 @@ def test_a_worker_that_dies_is_reported_and_its_events_named(tmp_path):
         acked = collections.Counter(slow.keys())
         assert [k for k, c in acked.items() if c > 1] == []
         assert set(unaccounted) <= set(acked) | set(dead_keys(slow, dead))
+
+
+def test_ctrl_c_after_the_grace_marks_unanswered_requests_as_maybe_delivered(tmp_path):
+    with FakeKM(policy=matching('_p=u5&', 'hang')) as server:
+        toml = tmp_path / 'kmgen.toml'
+        toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (API_KEY, server.url))
+        items = messages(20)
+        dead = str(tmp_path / 'dead.jsonl')
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'kmgen', 'send', write_jsonl(tmp_path / 'in.jsonl', items), '--config', str(toml),
+             '--dead-letter', dead, '--workers', '1', '--connections', '1', '--pipeline', '4', '--grace', '0.2',
+             '--timeout', '60', '--no-progress'], cwd=str(ROOT), stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while not any('_p=u5&' in r.target for r in server.received) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        records = [json.loads(line) for line in open(dead)]
+        maybe = [r for r in records if r.get('maybe_delivered')]
+        assert proc.returncode == 1 and maybe
+        assert [r for r in maybe if '_p=u5&' in r['url']], 'the request the server sat on'
+        assert {r['error'] for r in maybe} == {'interrupted: sent, but no answer before the connection was closed '
+                                               '(it may have been delivered)'}
+        assert_once_or_dead(server, expected_keys(server, items), dead_keys(server, dead))
+        assert '(%d of them may have been delivered: sent, but unanswered when interrupted)' % len(maybe) in err

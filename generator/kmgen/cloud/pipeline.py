@@ -33,6 +33,7 @@ BATCH = 256
 CREDITS = 2
 ACTIVE_LIMIT = 4096
 REPORT_EVERY = 0.1
+SHOW_REJECTS = 10
 COUNTS = ('events', 'events_failed', 'empty', 'requests', 'requests_failed', 'retried', 'rejected',
           'maybe_delivered')
 
@@ -332,6 +333,7 @@ class Run:
         self.signals = 0
         self.lock = threading.Lock()
         self.lost_ranges = []
+        self.first_rejects = []
         self.read_bytes = 0
         self.started = time.monotonic()
         self.elapsed = 0.0
@@ -341,6 +343,8 @@ class Run:
         self.dead.write(dead)
         self.rejects.write(rejects)
         with self.lock:
+            if len(self.first_rejects) < SHOW_REJECTS:
+                self.first_rejects.extend(r['error'] for r in rejects[:SHOW_REJECTS - len(self.first_rejects)])
             for key, value in counts.items():
                 self.counts[key] += value
 
@@ -590,8 +594,11 @@ class Run:
                          '`kmgen send --replay %s`' % (format(self.dead.count, ','), self.dead_path, extra,
                                                        self.dead_path))
         if self.rejects.count:
-            lines.append('kmgen send: %s rejected lines written to %s' % (format(self.rejects.count, ','),
-                                                                         self.rejects.path))
+            lines[:0] = ['kmgen send: rejected %s' % error for error in self.first_rejects]
+            more = self.rejects.count - len(self.first_rejects)
+            lines.append('kmgen send: %s rejected lines written to %s%s' % (
+                format(self.rejects.count, ','), self.rejects.path,
+                ' (%s not shown above)' % format(more, ',') if more else ''))
         for source, first, last in self.lost_ranges:
             lines.append('kmgen send: events on lines %d-%d of %s may not have been delivered; resend them'
                          % (first, last, source))
