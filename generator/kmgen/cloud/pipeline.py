@@ -139,6 +139,7 @@ class _Worker:
         self.batches = 0
         self.owed = 0
         self.ended = False
+        self.orphaned = False
         self.report_soon = None
 
     async def run(self):
@@ -152,7 +153,24 @@ class _Worker:
         loop.remove_reader(self.conn.fileno())
         self.sender.close()
         self.report()
-        self.conn.send(('bye',))
+        self.tell(('bye',))
+
+    def tell(self, message):
+        """Send to the main process; if it is gone, there is nobody left to work for."""
+        if self.orphaned:
+            return
+        try:
+            self.conn.send(message)
+        except OSError:
+            self.orphaned = True
+            self.leave()
+
+    def leave(self):
+        self.loop.remove_reader(self.conn.fileno())
+        self.sender.stop()
+        self.sender.abort()
+        if not self.finished.done():
+            self.finished.set_result(None)
 
     def on_readable(self):
         conn = self.conn
@@ -168,12 +186,8 @@ class _Worker:
                     self.ended = True
                     self.check_end()
         except (EOFError, OSError):
-            # The main process is gone: nobody to report to; stop and leave.
-            self.loop.remove_reader(conn.fileno())
-            self.sender.stop()
-            self.sender.abort()
-            if not self.finished.done():
-                self.finished.set_result(None)
+            self.orphaned = True    # the main process is gone: nobody to report to
+            self.leave()
 
     def take(self, bid, source, units):
         batch = _Batch(bid, source)
@@ -193,12 +207,12 @@ class _Worker:
                 jobs.append(Job(request, (batch, event, line, item, extra)))
         batch.pending = len(jobs)
         self.batches += 1
-        for job in jobs:
-            self.sender.submit(job)
-        if batch.pending == 0:
+        if not jobs:
             self.batch_done(batch)
+        for job in jobs:
+            self.sender.submit(job)     # may finish it at once (stopping): on_done counts it
         if self.sender.active < ACTIVE_LIMIT:
-            self.conn.send(('taken',))
+            self.tell(('taken',))
         else:
             self.owed += 1
         self.schedule_report()
@@ -226,7 +240,7 @@ class _Worker:
             self.batch_done(batch)
         if self.owed and self.sender.active < ACTIVE_LIMIT // 2:
             for _ in range(self.owed):
-                self.conn.send(('taken',))
+                self.tell(('taken',))
             self.owed = 0
         if len(self.dead) >= 1000:
             self.report()
@@ -250,7 +264,7 @@ class _Worker:
         if self.report_soon is not None:
             self.report_soon.cancel()
             self.report_soon = None
-        self.conn.send(('report', self.counts, self.done, self.dead, self.rejects))
+        self.tell(('report', self.counts, self.done, self.dead, self.rejects))
         self.counts = dict.fromkeys(COUNTS, 0)
         self.done, self.dead, self.rejects = [], [], []
 
