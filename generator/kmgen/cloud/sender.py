@@ -12,8 +12,7 @@ in flight on each (``http1.Connection``). Outcomes:
 When a connection dies with several requests in flight, only the oldest unanswered one is
 charged an attempt: the ones behind it were only waiting their turn (and when the server
 said ``Connection: close`` none is charged); when nothing came back for ``timeout`` seconds,
-all of them are. A request is final once ``on_done`` is called
-for it; it is never sent again after that.
+all of them are. A request is final once ``on_done`` is called for it: it is never sent again.
 """
 
 import asyncio
@@ -21,9 +20,10 @@ import random
 import ssl as ssl_module
 from collections import deque
 
+from .. import __version__
 from .http1 import Connection
 
-USER_AGENT = 'kmgen/0.1'
+USER_AGENT = 'kmgen/' + __version__
 INTERRUPTED = 'interrupted before it was sent'
 
 
