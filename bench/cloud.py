@@ -262,41 +262,60 @@ def run_pykm(server, n, settings, workdir):
 
 # -- the report ---------------------------------------------------------------------------------
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m bench.cloud', description=__doc__.split('\n\n')[0])
-    parser.add_argument('--events', type=int, default=100000, help='events in the big run (default 100,000)')
-    parser.add_argument('--small', type=int, default=10000, help='events in the small run (default 10,000)')
-    parser.add_argument('--pykm', type=int, default=5000, help='events for py-kissmetrics (default 5,000)')
-    args = parser.parse_args(argv)
-
+def measure(events=100000, small=10000, pykm_events=5000):
+    """Run the whole cloud benchmark once; returns its figures (see ``report``)."""
     server = ServerProcess()
     settings = config.validate({'api_key': KEY, 'tracking_host': server.url})
     rows = []
-    with tempfile.TemporaryDirectory(prefix='kmgen-bench-') as tmp:
-        workdir = Path(tmp)
-        toml = workdir / 'kmgen.toml'
-        toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (KEY, server.url))
-        capacity = server_capacity(server)
-        choice = client_choice(server, settings)
-        for n in (args.small, args.events):
-            path = workdir / ('events-%d.jsonl' % n)
-            write_input(path, n)
-            expected = expected_requests(n, settings)
+    try:
+        with tempfile.TemporaryDirectory(prefix='kmgen-bench-') as tmp:
+            workdir = Path(tmp)
+            toml = workdir / 'kmgen.toml'
+            toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (KEY, server.url))
+            capacity = server_capacity(server)
+            choice = client_choice(server, settings)
+            for n in (small, events):
+                path = workdir / ('events-%d.jsonl' % n)
+                write_input(path, n)
+                expected = expected_requests(n, settings)
+                server.reset()
+                seconds, summary, peak = run_kmgen(path, toml, workdir)
+                received = server.count()
+                if received != expected or 'failed 0,' not in summary:
+                    raise SystemExit('kmgen send lost requests: %d of %d arrived\n%s' % (received, expected, summary))
+                rows.append(('kmgen send', n, expected, seconds, peak, summary))
             server.reset()
-            seconds, summary, peak = run_kmgen(path, toml, workdir)
-            received = server.count()
-            if received != expected or 'failed 0,' not in summary:
-                raise SystemExit('kmgen send lost requests: %d of %d arrived\n%s' % (received, expected, summary))
-            rows.append(('kmgen send', n, expected, seconds, peak, summary))
-        server.reset()
-        pykm = run_pykm(server, args.pykm, settings, workdir)
-        if server.count() != pykm['requests']:
-            raise SystemExit('py-kissmetrics: %d requests sent, %d arrived' % (pykm['requests'], server.count()))
-        rows.append(('py-kissmetrics 1.1.0', args.pykm, pykm['requests'], pykm['seconds'], None, ''))
-    server.stop()
+            pykm = run_pykm(server, pykm_events, settings, workdir)
+            if server.count() != pykm['requests']:
+                raise SystemExit('py-kissmetrics: %d requests sent, %d arrived' % (pykm['requests'], server.count()))
+            rows.append(('py-kissmetrics 1.1.0', pykm_events, pykm['requests'], pykm['seconds'], None, ''))
+    finally:
+        server.stop()
+    big, pykm_row = rows[1], rows[2]
+    return {
+        'rows': rows, 'capacity': capacity, 'choice': choice,
+        'ratio': (big[1] / big[3]) / (pykm_row[1] / pykm_row[3]),
+        'ratio_requests': (big[2] / big[3]) / (pykm_row[2] / pykm_row[3]),
+    }
 
-    cores = os.cpu_count()
-    print('kmgen cloud benchmark: %d cores, fake Kissmetrics server in its own process' % cores)
+
+def table_rows(quick=False):
+    """The cloud lines of `python -m bench`'s table: (benchmark, kmgen, peer, ratio, goal, met)."""
+    figures = measure(20000, 2000, 1000) if quick else measure()
+    small, big, pykm = figures['rows']
+    flat = big[4] <= small[4] * 1.25
+    return [
+        ('cloud: kmgen send, events/s (%s events; py-kissmetrics %s)' % (format(big[1], ','), format(pykm[1], ',')),
+         format(int(big[1] / big[3]), ','), 'py-kissmetrics ' + format(int(pykm[1] / pykm[3]), ','),
+         '%.1fx' % figures['ratio'], '>= 20x', 'yes' if figures['ratio'] >= 20 else 'no'),
+        ('cloud: peak RSS at %s vs %s events' % (format(small[1], ','), format(big[1], ',')),
+         '%.0f MB vs %.0f MB' % (small[4], big[4]), '-', '%.2f' % (big[4] / small[4]), 'flat', 'yes' if flat else 'no'),
+    ]
+
+
+def report(figures):
+    rows, capacity, choice = figures['rows'], figures['capacity'], figures['choice']
+    print('kmgen cloud benchmark: %d cores, fake Kissmetrics server in its own process' % os.cpu_count())
     print('fake server capacity: %s requests/s at 16 connections x 16 pipelined, %s requests/s in blocks of 500'
           % (format(int(capacity[0]), ','), format(int(capacity[1]), ',')))
     print()
@@ -306,12 +325,10 @@ def main(argv=None):
         print('%-22s %9s %10s %9.2f %10s %12s %10s' % (
             name, format(events, ','), format(requests, ','), seconds, format(int(events / seconds), ','),
             format(int(requests / seconds), ','), '%.0f MB' % peak if peak else '-'))
-    big, pykm_row = rows[1], rows[2]
-    ratio = (big[1] / big[3]) / (pykm_row[1] / pykm_row[3])
-    ratio_requests = (big[2] / big[3]) / (pykm_row[2] / pykm_row[3])
+    big = rows[1]
     print()
     print('kmgen / py-kissmetrics: %.1fx events/s, %.1fx requests/s (wall clock, kmgen start-up included)'
-          % (ratio, ratio_requests))
+          % (figures['ratio'], figures['ratio_requests']))
     print('peak RSS, %s vs %s events: %.0f MB vs %.0f MB (all kmgen processes)' % (
         format(rows[0][1], ','), format(big[1], ','), rows[0][4], big[4]))
     print('kmgen summary (%s events): %s' % (format(big[1], ','), re.sub(r'\s+', ' ', big[5])))
@@ -319,6 +336,15 @@ def main(argv=None):
     print('HTTP client, the same 10,000 GETs from one process (one core):')
     for name, rate in choice:
         print('  %-48s %10s requests/s' % (name, format(int(rate), ',')))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m bench.cloud', description=__doc__.split('\n\n')[0])
+    parser.add_argument('--events', type=int, default=100000, help='events in the big run (default 100,000)')
+    parser.add_argument('--small', type=int, default=10000, help='events in the small run (default 10,000)')
+    parser.add_argument('--pykm', type=int, default=5000, help='events for py-kissmetrics (default 5,000)')
+    args = parser.parse_args(argv)
+    report(measure(args.events, args.small, args.pykm))
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@ import cProfile
 import io
 import pstats
 import time
+from pathlib import Path
 
 from kmgen.parity import generated_messages
 from kmgen.rules import map_call
@@ -37,4 +38,5 @@ def profile(count=20000, top=8):
     pstats.Stats(profiler, stream=stream).sort_stats('tottime').print_stats(top)
     lines = [line for line in stream.getvalue().splitlines() if line.strip()]
     start = next(i for i, line in enumerate(lines) if line.lstrip().startswith('ncalls'))
-    return '\n'.join(lines[start:start + top + 1])
+    root = str(Path(__file__).resolve().parent.parent) + '/'
+    return '\n'.join(lines[start:start + top + 1]).replace(root, '')
