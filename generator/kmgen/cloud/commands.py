@@ -14,24 +14,21 @@ DEFAULT_DEAD_LETTER = 'kmgen-dead-letter.jsonl'
 NAME_LIMIT = 255
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError('%r is not a whole number' % text) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError('%r must be at least 1' % text)
-    return value
+def _whole(minimum, words):
+    """An argparse type: a whole number of at least ``minimum``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError('%r is not a whole number' % text) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError('%r %s' % (text, words))
+        return value
+    return parse
 
 
-def _count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError('%r is not a whole number' % text) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError('%r must not be negative' % text)
-    return value
+_positive_int = _whole(1, 'must be at least 1')
+_count = _whole(0, 'must not be negative')
 
 
 def _seconds(text):
