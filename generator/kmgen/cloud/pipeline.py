@@ -38,24 +38,17 @@ COUNTS = ('events', 'events_failed', 'empty', 'requests', 'requests_failed', 're
           'maybe_delivered')
 
 
-class SendOptions:
-    """What ``kmgen send`` was asked to do (see its ``--help``)."""
+class SendOptions(Options):
+    """What ``kmgen send`` was asked to do (see its ``--help``): the sender's options plus
+    how many worker processes and how many messages per batch."""
 
-    def __init__(self, workers=None, connections=8, pipeline=16, retries=5, timeout=10.0, backoff=0.5,
-                 backoff_max=30.0, grace=5.0, batch=BATCH):
+    def __init__(self, workers=None, batch=BATCH, **sender):
+        super().__init__(**sender)
         self.workers = workers or os.cpu_count() or 1
-        self.connections = connections
-        self.pipeline = pipeline
-        self.retries = retries
-        self.timeout = timeout
-        self.backoff = backoff
-        self.backoff_max = backoff_max
-        self.grace = grace
         self.batch = batch
 
     def sender_options(self):
-        return Options(self.connections, self.pipeline, self.retries, self.timeout, self.backoff,
-                       self.backoff_max, self.grace)
+        return self
 
 
 def dead_record(request, error, source, line, item, status=None, attempts=0, maybe_delivered=False, extra=None):
