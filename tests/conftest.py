@@ -52,3 +52,9 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope='session')
 def browser_context_args(browser_context_args):
     return {**browser_context_args, 'service_workers': 'block', 'bypass_csp': False}
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests last: pytest-playwright keeps an event loop running in the main thread
+    once its session starts, and the cloud tests call asyncio.run() as the CLI does."""
+    items.sort(key=lambda item: 'tests/browser/' in item.nodeid.replace('\\', '/'))
