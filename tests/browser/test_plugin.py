@@ -63,7 +63,6 @@ def test_analytics_next_calls_reach_the_queue_as_the_rules_map_them(server, watc
     open_harness(server, watched, harness)
     calls = [[c['call']['type'], SEGMENT_ARGS[c['call']['type']](c['call'])] for _, c in CALL_CASES
              if c['call'].get('type') in SEGMENT_ARGS and not c.get('settings')
-             and c['call'].get('type') != 'screen'                          # analytics.js has no screen()
              and (c['call']['type'] != 'track' or isinstance(c['call'].get('event'), str) and c['call']['event'])
              and (c['call']['type'] != 'alias' or c['call'].get('userId') and c['call'].get('previousId'))]
     result = json.loads(watched.evaluate(RUN, json.dumps(calls)))
