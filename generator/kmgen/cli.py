@@ -5,6 +5,7 @@ and exit status 2; ``--debug`` shows the traceback instead.
 """
 
 import argparse
+import json
 import sys
 import traceback
 
@@ -32,8 +33,10 @@ def cmd_ops(args):
 def cmd_build(args):
     from .device.build import build
     out_dir, files, seconds = build(args.config, args.out)
+    facts = json.loads(files['manifest.json'])['files']
     for name, body in files.items():
-        print('%-14s %7s bytes' % (name, format(len(body), ',')))
+        gzipped = ', %s gzipped' % format(facts[name]['gzip_bytes'], ',') if name in facts else ''
+        print('%-14s %7s bytes%s' % (name, format(len(body), ','), gzipped))
     print('Built %s in %.2f s.' % (out_dir, seconds))
     return 0
 
