@@ -157,20 +157,15 @@ var flatten_into = function(out, path, obj) {
   }
   return out;
 };
-var clean = function(obj) {
+var clean = function(obj, prefix) {
   var out = dict({});
   if (is_object(obj)) {
-    flatten_into(out, "", obj);
+    flatten_into(out, prefix, obj);
   }
   return out;
 };
-var prefix = function(label, props) {
-  var out = dict({});
-  var names = py_keys(props);
-  for (var i = 0; i < len(names); i++) {
-    out[label + " - " + names[i]] = props[names[i]];
-  }
-  return out;
+var prefix_of = function(label) {
+  return label + " - ";
 };
 var text = function(value) {
   if (is_string(value)) {
@@ -249,7 +244,7 @@ var identify = function(call, settings) {
   if (!is_object(traits) || count(traits) == 0) {
     var traits = field(field(call, "context", null), "traits", null);
   }
-  var props = clean(traits);
+  var props = clean(traits, "");
   if (user_id != "") {
     push(ops, ["identify", user_id]);
     props["id"] = user_id;
@@ -285,19 +280,17 @@ var track = function(call, settings) {
     var source = "total";
   }
   var billing = amount(revenue);
-  var props = clean(raw);
+  var key_prefix = setting(settings, "prefix_properties") ? prefix_of(event) : "";
+  var props = clean(raw, key_prefix);
   if (!is_missing(billing) && source == "revenue") {
-    props["revenue"] = billing;
-  }
-  if (setting(settings, "prefix_properties")) {
-    var props = prefix(event, props);
+    props[key_prefix + "revenue"] = billing;
   }
   if (!is_missing(billing)) {
     props[BILLING_AMOUNT] = billing;
   }
   var ops = [["record", event, props]];
   if (order && is_array(products)) {
-    add_products(ops, event, products, timestamp(call), settings);
+    add_products(ops, key_prefix, products, timestamp(call));
   }
   if (squash(event) == "experimentviewed") {
     var traits = experiment_traits(raw);
@@ -307,14 +300,11 @@ var track = function(call, settings) {
   }
   return ops;
 };
-var add_products = function(ops, event, products, ts, settings) {
+var add_products = function(ops, key_prefix, products, ts) {
   for (var i = 0; i < len(products); i++) {
-    var item = clean(products[i]);
+    var item = clean(products[i], key_prefix);
     if (count(item) == 0) {
       continue;
-    }
-    if (setting(settings, "prefix_properties")) {
-      var item = prefix(event, item);
     }
     if (!is_missing(ts)) {
       item["_t"] = ts + i;
@@ -324,16 +314,17 @@ var add_products = function(ops, event, products, ts, settings) {
   }
 };
 var viewed = function(call, kind, label) {
-  var props = clean(field(call, "properties", null));
+  var key_prefix = prefix_of(kind);
+  var props = clean(field(call, "properties", null), key_prefix);
   var py_name = text(field(call, "name", null));
   var category = text(field(call, "category", null));
   if (py_name != "") {
-    props["name"] = py_name;
+    props[key_prefix + "name"] = py_name;
   }
   if (category != "") {
-    props["category"] = category;
+    props[key_prefix + "category"] = category;
   }
-  return ["record", "Viewed " + label + " " + kind, prefix(kind, props)];
+  return ["record", "Viewed " + label + " " + kind, props];
 };
 var page = function(call, settings) {
   var ops = [];
@@ -385,15 +376,16 @@ var screen = function(call, settings) {
   return [viewed(call, "Screen", py_name)];
 };
 var group = function(call, settings) {
-  var props = clean(field(call, "traits", null));
+  var key_prefix = prefix_of(setting(settings, "group_prefix"));
+  var props = clean(field(call, "traits", null), key_prefix);
   var group_id = text(field(call, "groupId", null));
   if (group_id != "") {
-    props["id"] = group_id;
+    props[key_prefix + "id"] = group_id;
   }
   if (count(props) == 0) {
     return [];
   }
-  return [["set", prefix(setting(settings, "group_prefix"), props)]];
+  return [["set", props]];
 };
 var alias = function(call, settings) {
   var user_id = text(field(call, "userId", null));

@@ -11,7 +11,7 @@ may be ``originalTimestamp``, a page category may sit in ``properties.category``
 """
 
 from .portable import date_value, field, is_array, is_missing, is_object, push, squash
-from .values import amount, clean, count, first_present, prefix, text, without
+from .values import amount, clean, count, first_present, prefix_of, text, without
 
 BILLING_AMOUNT = 'Billing Amount'
 PAGE_VIEW = 'Page View'
@@ -67,7 +67,7 @@ def identify(call, settings):
     traits = field(call, 'traits', None)
     if not is_object(traits) or count(traits) == 0:
         traits = field(field(call, 'context', None), 'traits', None)
-    props = clean(traits)
+    props = clean(traits, '')
     if user_id != '':
         push(ops, ['identify', user_id])
         props['id'] = user_id
@@ -100,16 +100,15 @@ def track(call, settings):
         revenue = field(raw, 'total', None)
         source = 'total'
     billing = amount(revenue)
-    props = clean(raw)
+    key_prefix = prefix_of(event) if setting(settings, 'prefix_properties') else ''
+    props = clean(raw, key_prefix)
     if not is_missing(billing) and source == 'revenue':
-        props['revenue'] = billing
-    if setting(settings, 'prefix_properties'):
-        props = prefix(event, props)
+        props[key_prefix + 'revenue'] = billing
     if not is_missing(billing):
         props[BILLING_AMOUNT] = billing
     ops = [['record', event, props]]
     if order and is_array(products):
-        add_products(ops, event, products, timestamp(call), settings)
+        add_products(ops, key_prefix, products, timestamp(call))
     if squash(event) == 'experimentviewed':
         traits = experiment_traits(raw)
         if not is_missing(traits):
@@ -117,15 +116,13 @@ def track(call, settings):
     return ops
 
 
-def add_products(ops, event, products, ts, settings):
+def add_products(ops, key_prefix, products, ts):
     """One set per product, cleaned and prefixed like the record, with ``_t = ts + index``
     and ``_d = 1`` so Kissmetrics' same-second de-duplication keeps every line."""
     for i in range(len(products)):
-        item = clean(products[i])
+        item = clean(products[i], key_prefix)
         if count(item) == 0:
             continue
-        if setting(settings, 'prefix_properties'):
-            item = prefix(event, item)
         if not is_missing(ts):
             item['_t'] = ts + i
             item['_d'] = 1
@@ -135,14 +132,15 @@ def add_products(ops, event, products, ts, settings):
 def viewed(call, kind, label):
     """The ``Viewed <label> <kind>`` record with every property (name and category included)
     prefixed ``"<kind> - "``."""
-    props = clean(field(call, 'properties', None))
+    key_prefix = prefix_of(kind)
+    props = clean(field(call, 'properties', None), key_prefix)
     name = text(field(call, 'name', None))
     category = text(field(call, 'category', None))
     if name != '':
-        props['name'] = name
+        props[key_prefix + 'name'] = name
     if category != '':
-        props['category'] = category
-    return ['record', 'Viewed ' + label + ' ' + kind, prefix(kind, props)]
+        props[key_prefix + 'category'] = category
+    return ['record', 'Viewed ' + label + ' ' + kind, props]
 
 
 def page(call, settings):
@@ -191,13 +189,14 @@ def screen(call, settings):
 
 def group(call, settings):
     """group(groupId, traits) -> set({"<group_prefix> - <trait>": ..., "<group_prefix> - id": groupId})."""
-    props = clean(field(call, 'traits', None))
+    key_prefix = prefix_of(setting(settings, 'group_prefix'))
+    props = clean(field(call, 'traits', None), key_prefix)
     group_id = text(field(call, 'groupId', None))
     if group_id != '':
-        props['id'] = group_id
+        props[key_prefix + 'id'] = group_id
     if count(props) == 0:
         return []
-    return [['set', prefix(setting(settings, 'group_prefix'), props)]]
+    return [['set', props]]
 
 
 def alias(call, settings):

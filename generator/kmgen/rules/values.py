@@ -53,21 +53,19 @@ def flatten_into(out, path, obj):
     return out
 
 
-def clean(obj):
-    """Properties or traits -> a flat object of kept values; anything but an object -> {}."""
+def clean(obj, prefix):
+    """Properties or traits -> a flat object of kept values, every key starting with
+    ``prefix`` (``''``, or ``prefix_of(label)``); anything but an object -> {}."""
     out = {}
     if is_object(obj):
-        flatten_into(out, '', obj)
+        flatten_into(out, prefix, obj)
     return out
 
 
-def prefix(label, props):
-    """``{"plan": "pro"}`` -> ``{"<label> - plan": "pro"}`` (Segment's separator, spaces kept)."""
-    out = {}
-    names = keys(props)
-    for i in range(len(names)):
-        out[label + ' - ' + names[i]] = props[names[i]]
-    return out
+def prefix_of(label):
+    """Segment's key prefix for ``label``: ``"<label> - "``, spaces kept (RudderStack's copy of
+    this code lost them and wrote ``"<label>-"``)."""
+    return label + ' - '
 
 
 def text(value):
