@@ -91,6 +91,12 @@ def test_bad_settings_give_one_line_and_exit_2(settings, message, tmp_path, monk
     assert (code, out, err) == (2, '', message.format(path=path) + '\n')
 
 
+def test_no_settings_at_all_says_how_to_give_them(monkeypatch, capsys):
+    assert run(['ops'], '{"type":"track","event":"x"}', monkeypatch, capsys) == (
+        2, '', 'Error: Missing api_key: pass --config kmgen.toml (with api_key = "..."), --settings FILE.json '
+               'or --api-key.\n')
+
+
 def test_bad_toml_is_reported(tmp_path, monkeypatch, capsys):
     path = tmp_path / 'kmgen.toml'
     path.write_text('api_key = \n')

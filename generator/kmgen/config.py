@@ -131,6 +131,9 @@ def load(config=None, settings_file=None, api_key=None):
         raise ConfigError('Pass either --config or --settings, not both.')
     path = Path(config if config is not None else settings_file) if (config or settings_file) else None
     if path is None:
+        if api_key is None:
+            raise ConfigError('Missing api_key: pass --config kmgen.toml (with api_key = "..."), '
+                              '--settings FILE.json or --api-key.')
         return validate({}, 'the command line', api_key)
     try:
         text = path.read_text(encoding='utf-8')
