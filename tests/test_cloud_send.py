@@ -333,7 +333,8 @@ def test_ctrl_c_stops_cleanly_and_loses_nothing(tmp_path):
                                      '--replay kmgen-dead-letter.jsonl.'),
     (['send', 'missing.jsonl', '--api-key', API_KEY], 'Error: Cannot read missing.jsonl: no such file.'),
     (['send', 'x.jsonl', '--replay', 'd.jsonl'], 'Error: Pass input files or --replay DEAD_LETTER, not both.'),
-    (['send', 'x.jsonl'], 'Error: Missing api_key: add api_key = "..." to the command line or pass --api-key.'),
+    (['send', 'x.jsonl'], 'Error: Missing api_key: pass --config kmgen.toml (with api_key = "..."), '
+                          '--settings FILE.json or --api-key.'),
     (['send', 'missing.jsonl', '--replay', 'x'], 'Error: Pass input files or --replay DEAD_LETTER, not both.'),
     (['send', '--replay', 'missing.jsonl'], 'Error: Cannot read missing.jsonl: no such file.'),
     (['explain', '{"type": "track"}', '--api-key', API_KEY],
