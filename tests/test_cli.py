@@ -119,3 +119,14 @@ def test_examples_give_byte_identical_output_from_both_engines():
                                    '--message', str(path), '--engine', engine],
                                   capture_output=True).stdout for engine in ('python', 'js')]
         assert outputs[0] == outputs[1] and outputs[0].startswith(b'[')
+
+
+def test_an_unwritable_cache_is_one_clear_line(tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    proc = subprocess.run([sys.executable, '-m', 'kmgen', 'ops', '--api-key', API_KEY, '--engine', 'js'],
+                          input='{"type":"track","event":"x"}', capture_output=True, text=True,
+                          env={'PATH': '/usr/bin:/bin', 'KMGEN_CACHE_DIR': str(blocker / 'cache')}, cwd=ROOT)
+    assert proc.returncode == 2 and proc.stdout == ''
+    assert proc.stderr.startswith('Error: cannot write the rules bundle to %s/cache/rules-' % blocker)
+    assert proc.stderr.endswith('set KMGEN_CACHE_DIR to a writable directory.\n')

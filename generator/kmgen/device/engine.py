@@ -47,10 +47,14 @@ def engine_bundle():
         entry = Path(tmp) / 'entry.js'
         entry.write_text(ENTRY, encoding='utf-8')
         built = bundle(entry, Path(tmp) / 'engine.js', 'kmgenRules')
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_suffix('.tmp%d' % os.getpid())
-        shutil.copyfile(built, staging)
-        os.replace(staging, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = target.with_suffix('.tmp%d' % os.getpid())
+            shutil.copyfile(built, staging)
+            os.replace(staging, target)
+        except OSError as err:
+            raise BuildError('cannot write the rules bundle to %s (%s): set KMGEN_CACHE_DIR to a writable '
+                             'directory.' % (target.parent, err.strerror or err)) from None
     return target
 
 
