@@ -105,3 +105,12 @@ def test_build_prints_sizes_and_time(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1].startswith('Built %s in ' % (tmp_path / 'o'))
     assert 'kmgen.min.js' in proc.stdout
+
+
+def test_an_unwritable_output_is_one_clear_line(tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    proc = subprocess.run([sys.executable, '-m', 'kmgen', 'build', '--config', 'examples/shop.toml',
+                           '--out', str(blocker / 'site')], capture_output=True, text=True, cwd=ROOT)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, '', 'Error: cannot write %s: Not a directory.\n'
+                                                           % (blocker / 'site'))

@@ -151,11 +151,14 @@ def build(config_path, out_dir=None):
     settings = config.load(config=config_path)
     out_dir = Path(out_dir) if out_dir is not None else Path('dist') / Path(config_path).stem
     files = render(config_path, settings)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, body in files.items():
-        target = out_dir / name
-        if not target.is_file() or target.read_bytes() != body:
-            staging = target.with_name('.%s.tmp%d' % (name, os.getpid()))
-            staging.write_bytes(body)
-            os.replace(staging, target)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, body in files.items():
+            target = out_dir / name
+            if not target.is_file() or target.read_bytes() != body:
+                staging = target.with_name('.%s.tmp%d' % (name, os.getpid()))
+                staging.write_bytes(body)
+                os.replace(staging, target)
+    except OSError as err:
+        raise BuildError('cannot write %s: %s.' % (err.filename or out_dir, err.strerror or err)) from None
     return out_dir, files, time.perf_counter() - started
