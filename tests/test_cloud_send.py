@@ -50,6 +50,17 @@ def write_jsonl(path, items):
     return str(path)
 
 
+def start_send(tmp_path, server, items, *options):
+    """`kmgen send` as a child process against ``server``; returns (process, dead-letter path)."""
+    toml = tmp_path / 'kmgen.toml'
+    toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (API_KEY, server.url))
+    dead = str(tmp_path / 'dead.jsonl')
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'kmgen', 'send', write_jsonl(tmp_path / 'in.jsonl', items), '--config', str(toml),
+         '--dead-letter', dead, '--no-progress'] + list(options), cwd=str(ROOT), stderr=subprocess.PIPE, text=True)
+    return proc, dead
+
+
 def expected_keys(server, items):
     builder = Builder(config.validate({'api_key': API_KEY, 'tracking_host': server.url}))
     keys = []
@@ -291,14 +302,9 @@ def test_ctrl_c_stops_cleanly_and_loses_nothing(tmp_path):
     """SIGINT mid-run against a slow server: every event is acknowledged once or dead-lettered
     (unsent or with its last error), none both; some are waiting to retry when it comes."""
     with FakeKM(delay=0.1, policy=matching('u3', 500)) as slow:
-        toml = tmp_path / 'kmgen.toml'
-        toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (API_KEY, slow.url))
         items = messages(400)
-        dead = str(tmp_path / 'dead.jsonl')
-        proc = subprocess.Popen(
-            [sys.executable, '-m', 'kmgen', 'send', write_jsonl(tmp_path / 'in.jsonl', items), '--config', str(toml),
-             '--dead-letter', dead, '--workers', '2', '--connections', '2', '--pipeline', '4', '--backoff', '30',
-             '--no-progress'], cwd=str(ROOT), stderr=subprocess.PIPE, text=True)
+        proc, dead = start_send(tmp_path, slow, items, '--workers', '2', '--connections', '2', '--pipeline', '4',
+                                '--backoff', '30')
         deadline = time.monotonic() + 30
         while len(slow.acked) < 40 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -464,14 +470,8 @@ def test_a_worker_that_dies_is_reported_and_its_events_named(tmp_path):
     """A worker killed mid-run: the run goes on with the others, says which input lines may not
     have been delivered, and exits 1; every other event is acknowledged or dead-lettered."""
     with FakeKM(delay=0.05) as slow:
-        toml = tmp_path / 'kmgen.toml'
-        toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (API_KEY, slow.url))
         items = messages(500)
-        dead = str(tmp_path / 'dead.jsonl')
-        proc = subprocess.Popen(
-            [sys.executable, '-m', 'kmgen', 'send', write_jsonl(tmp_path / 'in.jsonl', items), '--config', str(toml),
-             '--dead-letter', dead, '--workers', '2', '--connections', '2', '--pipeline', '4', '--no-progress'],
-            cwd=str(ROOT), stderr=subprocess.PIPE, text=True)
+        proc, dead = start_send(tmp_path, slow, items, '--workers', '2', '--connections', '2', '--pipeline', '4')
         try:
             deadline = time.monotonic() + 30
             while len(slow.acked) < 20 and time.monotonic() < deadline:
@@ -496,14 +496,9 @@ def test_a_worker_that_dies_is_reported_and_its_events_named(tmp_path):
 
 def test_ctrl_c_after_the_grace_marks_unanswered_requests_as_maybe_delivered(tmp_path):
     with FakeKM(policy=matching('_p=u5&', 'hang')) as server:
-        toml = tmp_path / 'kmgen.toml'
-        toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (API_KEY, server.url))
         items = messages(20)
-        dead = str(tmp_path / 'dead.jsonl')
-        proc = subprocess.Popen(
-            [sys.executable, '-m', 'kmgen', 'send', write_jsonl(tmp_path / 'in.jsonl', items), '--config', str(toml),
-             '--dead-letter', dead, '--workers', '1', '--connections', '1', '--pipeline', '4', '--grace', '0.2',
-             '--timeout', '60', '--no-progress'], cwd=str(ROOT), stderr=subprocess.PIPE, text=True)
+        proc, dead = start_send(tmp_path, server, items, '--workers', '1', '--connections', '1', '--pipeline', '4',
+                                '--grace', '0.2', '--timeout', '60')
         try:
             deadline = time.monotonic() + 30
             while not any('_p=u5&' in r.target for r in server.received) and time.monotonic() < deadline:

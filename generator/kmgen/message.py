@@ -25,6 +25,11 @@ def _kind(value):
             float: 'a number', type(None): 'null'}.get(type(value), type(value).__name__)
 
 
+def _finite_number(value):
+    """Ids may be numbers (written as JavaScript's String() writes them), never booleans."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _reject_constant(name):
     raise ValueError('%s is not valid JSON' % name)
 
@@ -59,14 +64,9 @@ def check(message, source='message'):
         value = message.get(name)
         if value is not None and not isinstance(value, dict):
             raise MessageError('"%s" in %s must be an object, got %s (%r).' % (name, source, _kind(value), value))
-    for name in ID_FIELDS:
+    for name in ID_FIELDS + TEXT_FIELDS:
         value = message.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))
-                                  or (isinstance(value, float) and not math.isfinite(value))):
-            raise MessageError('"%s" in %s must be a string, got %s (%r).' % (name, source, _kind(value), value))
-    for name in TEXT_FIELDS:
-        value = message.get(name)
-        if value is not None and not isinstance(value, str):
+        if value is not None and not isinstance(value, str) and not (name in ID_FIELDS and _finite_number(value)):
             raise MessageError('"%s" in %s must be a string, got %s (%r).' % (name, source, _kind(value), value))
     for name in TIME_FIELDS:
         value = message.get(name)
