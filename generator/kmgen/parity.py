@@ -414,9 +414,10 @@ def segment_calls(cases):
     return calls
 
 
-def plugin_harness(plugin_path, out_dir):
-    """Bundle ``plugin_path`` with the real @segment/analytics-next (esbuild); returns the
-    bundle's path, or raises HarnessFailure saying what is missing."""
+def plugin_harness(plugin_path, out_dir, entry_source=PLUGIN_ENTRY):
+    """Bundle ``plugin_path`` with the real @segment/analytics-next (esbuild) into a page
+    script (``entry_source``, with ``%s`` for the plugin's import path); returns the bundle's
+    path, or raises HarnessFailure saying what is missing."""
     import subprocess
 
     from .device.bundle import find_esbuild
@@ -426,7 +427,7 @@ def plugin_harness(plugin_path, out_dir):
     if modules is None or not (modules / '@segment' / 'analytics-next').is_dir():
         raise HarnessFailure('@segment/analytics-next is not installed (run `npm ci` in the kmgen checkout)')
     entry = Path(out_dir) / 'plugin-entry.js'
-    entry.write_text(PLUGIN_ENTRY % json.dumps(str(plugin_path)), encoding='utf-8')
+    entry.write_text(entry_source % json.dumps(str(plugin_path)), encoding='utf-8')
     bundle_path = Path(out_dir) / 'plugin-harness.js'
     proc = subprocess.run([str(find_esbuild()), str(entry), '--bundle', '--format=iife', '--platform=browser',
                            '--target=es2018', '--log-level=error', '--define:process.env.NODE_ENV="production"',
