@@ -1,79 +1,143 @@
 // kmgen js_runtime/device.js: the device-mode boundary shared by the standalone
-// integration and the analytics-next plugin. It turns whatever a page passes into a plain
-// JSON message (what the vectors describe), runs the transpiled rules and pushes the ops
-// onto window._kmq. It never throws into the page and touches no built-in prototype.
+// integration and the analytics-next plugin. It copies whatever a page passes into a plain
+// JSON-like message within DESIGN's limits (before anything unbounded is walked), runs the
+// transpiled rules and pushes the ops onto window._kmq. Nothing here throws into the page,
+// whatever it is given (thrown Symbols, Proxies, throwing getters), and no built-in
+// prototype is touched.
 
 import { map_call } from './mapping.js';
+import { Dict } from './runtime.js';
 
-var MOBILE = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i;
-var MAX_DEPTH = 64;
+// The rules' limits (depth 32, 1,000 properties per op, 8,192-code-unit strings) plus a
+// margin, so that the rules, not the boundary, decide every cut of an input within them:
+// objects nested past DEPTH, properties of one object past PROPS and array items past ITEMS
+// (enough for an 8,192-unit joined string) are dropped; WORK bounds the whole call, one unit
+// per value and one per 32 code units of a string.
+var DEPTH = 34, PROPS = 1000, ITEMS = 8193, TEXT = 8192, WORK = 60000;
 
 export function warn(message) {
-  try {
-    if (typeof console !== 'undefined' && console.warn) console.warn('[kmgen] ' + message);
-  } catch (e) { /* a console that throws is not our problem */ }
+  try { console.warn('[kmgen] ' + message); } catch (e) { /* a console that throws is not our problem */ }
 }
 
-// JSON.parse(JSON.stringify(value)) without its failure modes: circular references and
-// getters that throw drop only the offending key (with one warning), never the call.
-export function plain(value, problems) {
-  var seen = [];
-  function walk(v, depth) {
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
-    if (typeof v === 'number') return isFinite(v) ? v : null;
-    if (typeof v !== 'object') return undefined;
+// What was thrown, as text, without ever throwing again (Symbols, prototype-less objects,
+// throwing toString or message getters, Proxies).
+export function describe(thrown) {
+  try {
+    var text = String(thrown !== null && typeof thrown === 'object' && 'message' in thrown ? thrown.message : thrown);
+    return text.length > 200 ? text.slice(0, 200) + '...' : text;
+  } catch (e) {
+    return 'a value that cannot be printed';
+  }
+}
+
+// Runs fn(); whatever it throws becomes one warning "<label> <what>: <thrown>".
+export function guard(fn, label, what) {
+  try { return fn(); } catch (e) { warn(label + ' ' + what + ': ' + describe(e)); }
+}
+
+// A string cut to TEXT code units, at a code-point boundary.
+function cut(s) {
+  var end = TEXT, c = s.charCodeAt(end - 1);
+  return s.slice(0, c >= 0xd800 && c < 0xdc00 ? end - 1 : end);
+}
+
+// JSON.parse(JSON.stringify(value)) with the limits above and without its failure modes:
+// a getter, trap or toJSON that throws, a circular reference, or a limit drops only that
+// value, and why goes into `problem` (one warning per call). Objects come out
+// prototype-free (so "__proto__" is just a key) and without their null/undefined values
+// (the rules drop those anyway). Module state, saved and restored, since a getter may call
+// the API again.
+var stack = [], work = 0, problem = '';
+
+function note(why) {
+  if (!problem) problem = why;
+}
+
+function walk(v, depth) {
+  var t = typeof v;
+  if (t === 'string') {
+    work -= 1 + (v.length >> 5);
+    if (v.length > TEXT) { note('a string longer than ' + TEXT + ' characters was cut'); return cut(v); }
+    return v;
+  }
+  if (t === 'number') return isFinite(v) ? v : null;
+  if (t === 'boolean' || v === null) return v;
+  if (t !== 'object') return undefined;
+  if (--work < 0) { note('it is larger than kmgen takes in one call'); return undefined; }
+  if (depth > DEPTH) { note('it is nested deeper than 32 levels'); return undefined; }
+  var mark = stack.length, out, i, item, n, key;
+  try {
     if (typeof v.toJSON === 'function') {
-      try { v = v.toJSON(); } catch (e) { problems.push('toJSON threw'); return undefined; }
+      v = v.toJSON();
       if (v === null || typeof v !== 'object') return walk(v, depth);
     }
-    if (depth > MAX_DEPTH) { problems.push('nested deeper than ' + MAX_DEPTH); return undefined; }
-    for (var s = 0; s < seen.length; s++) {
-      if (seen[s] === v) { problems.push('circular reference'); return undefined; }
+    for (i = 0; i < mark; i++) {
+      if (stack[i] === v) { note('it has a circular reference'); return undefined; }
     }
-    seen.push(v);
-    var out, i, item;
+    stack.push(v);
     if (Array.isArray(v)) {
       out = [];
-      for (i = 0; i < v.length; i++) {
-        item = walk(read(v, i), depth + 1);
+      n = v.length;
+      if (n > ITEMS) { note('an array longer than ' + ITEMS + ' items was cut'); n = ITEMS; }
+      for (i = 0; i < n && work > 0; i++) {
+        item = walk(v[i], depth + 1);
         out.push(item === undefined ? null : item);
       }
     } else {
-      out = {};
+      out = new Dict();
       var names = Object.keys(v);
-      for (i = 0; i < names.length; i++) {
-        item = walk(read(v, names[i]), depth + 1);
-        if (item !== undefined) {
-          Object.defineProperty(out, names[i], {value: item, enumerable: true, writable: true, configurable: true});
-        }
+      n = 0;
+      for (i = 0; i < names.length && --work > 0; i++) {
+        key = names[i];
+        if (key.length > TEXT) { note('a property name longer than ' + TEXT + ' characters was dropped'); continue; }
+        try { item = v[key]; } catch (e) { note('reading ' + JSON.stringify(key) + ' threw: ' + describe(e)); continue; }
+        item = walk(item, depth + 1);
+        if (item === undefined || item === null) continue;
+        if (++n > PROPS) { note('an object with more than ' + PROPS + ' properties was cut'); break; }
+        out[key] = item;
       }
     }
-    seen.pop();
+    stack.length = mark;
     return out;
+  } catch (e) {
+    stack.length = mark;
+    note('it threw: ' + describe(e));
+    return undefined;
   }
-  function read(obj, key) {
-    try { return obj[key]; } catch (e) { problems.push('getter for ' + JSON.stringify(String(key)) + ' threw'); return undefined; }
+}
+
+export function plain(value) {
+  var saved = [stack, work, problem];
+  stack = [];
+  work = WORK;
+  problem = '';
+  try {
+    return [walk(value, 0), problem];
+  } finally {
+    stack = saved[0];
+    work = saved[1];
+    problem = saved[2];
   }
-  return walk(value, 0);
 }
 
 // Ops hold the rules' prototype-free objects, whose values are flat (strings, numbers,
 // booleans); hand the library ordinary objects with the same own keys ("__proto__" too).
 function ordinary(op) {
-  var out = op.slice();
-  var props = out[out.length - 1];
-  if (props !== null && typeof props === 'object') {
-    var copy = {}, names = Object.keys(props);
-    for (var i = 0; i < names.length; i++) {
-      if (names[i] === '__proto__') {
-        Object.defineProperty(copy, '__proto__', {value: props.__proto__, enumerable: true, writable: true, configurable: true});
-      } else {
-        copy[names[i]] = props[names[i]];
-      }
-    }
-    out[out.length - 1] = copy;
+  var props = op[op.length - 1];
+  if (props === null || typeof props !== 'object') return op;
+  var copy = {};
+  for (var k in props) {
+    if (k === '__proto__') Object.defineProperty(copy, k, {value: props[k], enumerable: true, writable: true, configurable: true});
+    else copy[k] = props[k];
   }
-  return out;
+  op[op.length - 1] = copy;
+  return op;
+}
+
+function assign(target, source) {
+  var names = source ? Object.keys(source) : [];
+  for (var i = 0; i < names.length; i++) target[names[i]] = source[names[i]];
+  return target;
 }
 
 export function queue() {
@@ -82,21 +146,24 @@ export function queue() {
   return w._kmq;
 }
 
-export function isMobile() {
-  try { return MOBILE.test(navigator.userAgent || ''); } catch (e) { return false; }
-}
+export var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
 
-// Map one message with the rules and push its ops. Returns the ops pushed. With
+// Map one message with the rules and push its ops: `message` is copied within the limits,
+// then `extra` (the boundary's own fields: the time as a Date, the mobile flag) is added
+// unchecked, and `defaults` (page()'s url, title...) go under its properties. With
 // state.debug set (tests, `kmgen parity`), the normalised message is kept in state.messages.
-export function send(message, settings, label, state) {
-  var problems = [];
-  var call = plain(message, problems);
-  if (problems.length) warn(label + ': dropped what could not be serialized (' + problems[0] + ').');
-  if (state && state.debug) state.messages.push(call);
-  var ops = map_call(call, settings);
-  var q = queue();
+export function send(message, extra, settings, label, state, defaults) {
+  var copy = plain(message), call = copy[0] || new Dict();
+  if (copy[1]) warn(label + ': part of the call was dropped: ' + copy[1] + '.');
+  assign(call, extra);
+  if (defaults) {
+    var given = call.properties;
+    call.properties = assign(new Dict(), defaults);
+    if (!Array.isArray(given)) assign(call.properties, given);
+  }
+  if (state.debug) state.messages.push(call);
+  var ops = map_call(call, settings), q = queue();
   for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
-  return ops;
 }
 
 // alias() without a previousId: the current Kissmetrics identity, KM.i(), as soon as the
@@ -104,26 +171,15 @@ export function send(message, settings, label, state) {
 export function aliasToCurrentIdentity(userId, settings, label, state) {
   var w = window;
   function run() {
-    var current = w.KM && typeof w.KM.i === 'function' ? w.KM.i() : null;
-    if (current === null || current === undefined || current === '') {
-      warn(label + ': no Kissmetrics identity to alias from; pass a previousId.');
-      return;
-    }
-    send({type: 'alias', userId: userId, previousId: current}, settings, label, state);
+    guard(function () {
+      var current = w.KM.i();
+      if (current === null || current === undefined || current === '') {
+        warn(label + ': no Kissmetrics identity to alias from; pass a previousId.');
+      } else {
+        send({type: 'alias', userId: userId, previousId: current}, {}, settings, label, state);
+      }
+    }, label, 'failed');
   }
   if (w.KM && typeof w.KM.i === 'function') run();
   else queue().push(run);
-}
-
-export function pageDefaults() {
-  var d = document, l = window.location;
-  var canonical = d.querySelector ? d.querySelector('link[rel="canonical"]') : null;
-  var href = canonical && canonical.getAttribute('href');
-  return {
-    path: l.pathname,
-    referrer: d.referrer,
-    search: l.search,
-    title: d.title,
-    url: href ? (href.indexOf('?') > -1 ? href : href + l.search) : l.href.replace(/#.*$/, ''),
-  };
 }
