@@ -106,13 +106,17 @@ function walk(v, depth) {
   }
 }
 
-export function plain(value) {
+// `value` copied within the limits (plain), with one warning naming `label` when part of it
+// had to be dropped.
+export function copy(value, label) {
   var saved = [stack, work, problem];
   stack = [];
   work = WORK;
   problem = '';
   try {
-    return [walk(value, 0), problem];
+    value = walk(value, 0);
+    if (problem) warn(label + ': part of the call was dropped: ' + problem + '.');
+    return value;
   } finally {
     stack = saved[0];
     work = saved[1];
@@ -134,8 +138,8 @@ function ordinary(op) {
   return op;
 }
 
-function assign(target, source) {
-  var names = source ? Object.keys(source) : [];
+export function assign(target, source) {
+  var names = source !== null && typeof source === 'object' && !Array.isArray(source) ? Object.keys(source) : [];
   for (var i = 0; i < names.length; i++) target[names[i]] = source[names[i]];
   return target;
 }
@@ -148,22 +152,25 @@ export function queue() {
 
 export var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
 
-// Map one message with the rules and push its ops: `message` is copied within the limits,
-// then `extra` (the boundary's own fields: the time as a Date, the mobile flag) is added
-// unchecked, and `defaults` (page()'s url, title...) go under its properties. With
-// state.debug set (tests, `kmgen parity`), the normalised message is kept in state.messages.
-export function send(message, extra, settings, label, state, defaults) {
-  var copy = plain(message), call = copy[0] || new Dict();
-  if (copy[1]) warn(label + ': part of the call was dropped: ' + copy[1] + '.');
-  assign(call, extra);
-  if (defaults) {
-    var given = call.properties;
-    call.properties = assign(new Dict(), defaults);
-    if (!Array.isArray(given)) assign(call.properties, given);
-  }
+// Map one normalised call with the rules and push its ops. With state.debug set (tests,
+// `kmgen parity`), the call is kept in state.messages.
+export function send(call, settings, state) {
   if (state.debug) state.messages.push(call);
   var ops = map_call(call, settings), q = queue();
   for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
+}
+
+// A whole Segment/RudderStack-shaped message (a server's, or analytics-next's event): copied
+// within the limits, then mapped. `extra` (the boundary's own fields) is added unchecked.
+export function sendMessage(message, extra, settings, label, state) {
+  var call = copy(message, label);
+  if (call === null || typeof call !== 'object' || Array.isArray(call)) call = new Dict();
+  send(assign(call, extra), settings, state);
+}
+
+// A name or id as the rules take it: strings, and finite numbers as String() writes them.
+export function text(x) {
+  return typeof x === 'string' ? cut(x) : typeof x === 'number' && isFinite(x) ? String(x) : '';
 }
 
 // alias() without a previousId: the current Kissmetrics identity, KM.i(), as soon as the
@@ -176,7 +183,7 @@ export function aliasToCurrentIdentity(userId, settings, label, state) {
       if (current === null || current === undefined || current === '') {
         warn(label + ': no Kissmetrics identity to alias from; pass a previousId.');
       } else {
-        send({type: 'alias', userId: userId, previousId: current}, {}, settings, label, state);
+        send({type: 'alias', userId: userId, previousId: text(current)}, settings, state);
       }
     }, label, 'failed');
   }
