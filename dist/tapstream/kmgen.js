@@ -138,6 +138,7 @@
   var MAX_PROPERTIES = 1e3;
   var MAX_TEXT = 8192;
   var RESERVED = dict({ "_k": true, "_p": true, "_n": true, "_t": true, "_d": true });
+  var DEPTH_NOTE = "dropped: nested deeper than 32 levels";
   var note = function(settings, message) {
     var notes = field(settings, "notes", null);
     if (is_array(notes)) {
@@ -160,7 +161,7 @@
   var text_value = function(value, settings) {
     var out = cut(value, MAX_TEXT);
     if (len(out) < len(value)) {
-      note(settings, "cut a string value to its first 8192 UTF-16 code units");
+      note(settings, "cut: a string over 8192 code units");
     }
     return out;
   };
@@ -171,43 +172,33 @@
     if (depth < MAX_DEPTH) {
       return false;
     }
-    note(settings, "dropped what was nested deeper than 32 levels");
+    note(settings, DEPTH_NOTE);
     return true;
   };
-  var compact = function(value, depth, settings) {
-    var parts = [];
-    if (is_array(value)) {
-      for (var i = 0; i < len(value); i++) {
-        var item = value[i];
-        if (is_container(item) && deep(depth, settings)) {
-          push(parts, "null");
-        } else {
-          push(parts, item_json(item, depth + 1, settings));
-        }
-      }
-      return "[" + join(parts, ",") + "]";
+  var bounded = function(value, depth, settings) {
+    if (is_string(value)) {
+      return well_formed(value);
     }
+    if (!is_container(value)) {
+      return value;
+    }
+    if (depth > MAX_DEPTH) {
+      note(settings, DEPTH_NOTE);
+      return null;
+    }
+    if (is_array(value)) {
+      var py_items = [];
+      for (var i = 0; i < len(value); i++) {
+        push(py_items, bounded(value[i], depth + 1, settings));
+      }
+      return py_items;
+    }
+    var out = dict({});
     var names = py_keys(value);
     for (var i = 0; i < len(names); i++) {
-      var item = value[names[i]];
-      if (is_container(item) && deep(depth, settings)) {
-        continue;
-      }
-      push(parts, json_compact(well_formed(names[i])) + ":" + item_json(item, depth + 1, settings));
+      out[well_formed(names[i])] = bounded(value[names[i]], depth + 1, settings);
     }
-    return "{" + join(parts, ",") + "}";
-  };
-  var item_json = function(item, depth, settings) {
-    if (is_missing(item)) {
-      return "null";
-    }
-    if (is_container(item)) {
-      return compact(item, depth, settings);
-    }
-    if (is_string(item)) {
-      return json_compact(well_formed(item));
-    }
-    return json_compact(item);
+    return out;
   };
   var array_text = function(py_items, depth, settings) {
     var parts = [];
@@ -218,7 +209,7 @@
       } else if (is_array(item)) {
         push(parts, array_text(item, depth + 1, settings));
       } else if (is_object(item)) {
-        push(parts, compact(item, depth + 1, settings));
+        push(parts, json_compact(bounded(item, depth + 1, settings)));
       } else {
         push(parts, to_str(item));
       }
@@ -236,7 +227,7 @@
       if (is_object(value)) {
         flatten_into(out, key + ".", value, depth + 1, settings);
       } else if (field(RESERVED, key, false)) {
-        note(settings, "dropped " + json_compact(key) + ": a reserved Kissmetrics field name");
+        note(settings, "dropped: reserved name " + key);
       } else if (is_array(value)) {
         out[key] = text_value(array_text(value, depth + 1, settings), settings);
       } else {
@@ -257,7 +248,7 @@
     if (len(names) <= MAX_PROPERTIES) {
       return props;
     }
-    note(settings, "kept the first 1000 of " + to_str(len(names)) + " properties");
+    note(settings, "cut: over 1000 properties");
     var out = dict({});
     for (var i = 0; i < MAX_PROPERTIES; i++) {
       out[names[i]] = props[names[i]];
@@ -523,7 +514,7 @@
       return [];
     }
     if (opted_out(call)) {
-      note(settings, "the call opts out of Kissmetrics (integrations)");
+      note(settings, "dropped: opted out (integrations)");
       return [];
     }
     return rule(call, settings);

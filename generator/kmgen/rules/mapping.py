@@ -248,6 +248,6 @@ def map_call(call, settings):
     if is_missing(rule):
         return []
     if opted_out(call):
-        note(settings, 'the call opts out of Kissmetrics (integrations)')
+        note(settings, 'dropped: opted out (integrations)')
         return []
     return rule(call, settings)

@@ -18,6 +18,7 @@ MAX_TEXT = 8192
 # another person (the library lets a `_p` property win) or move it in time (the API takes a
 # `_t` property as the request's time), so set and record ops never carry them.
 RESERVED = {'_k': True, '_p': True, '_n': True, '_t': True, '_d': True}
+DEPTH_NOTE = 'dropped: nested deeper than 32 levels'
 
 
 def note(settings, message):
@@ -44,7 +45,7 @@ def scalar(value, settings):
 def text_value(value, settings):
     out = cut(value, MAX_TEXT)
     if len(out) < len(value):
-        note(settings, 'cut a string value to its first 8192 UTF-16 code units')
+        note(settings, 'cut: a string over 8192 code units')
     return out
 
 
@@ -56,40 +57,30 @@ def deep(depth, settings):
     """True (with a note) when a container at level ``depth + 1`` is past MAX_DEPTH."""
     if depth < MAX_DEPTH:
         return False
-    note(settings, 'dropped what was nested deeper than 32 levels')
+    note(settings, DEPTH_NOTE)
     return True
 
 
-def compact(value, depth, settings):
-    """An object or array (at level ``depth``) inside an array, as compact JSON in key order
-    with strings cleaned like any value (null stays null, as JSON.stringify writes it);
-    past MAX_DEPTH a member is left out, an item is null."""
-    parts = []
+def bounded(value, depth, settings):
+    """A copy of ``value`` (an item of an array, at level ``depth``) for its compact JSON:
+    strings and keys well formed, containers past MAX_DEPTH as null."""
+    if is_string(value):
+        return well_formed(value)
+    if not is_container(value):
+        return value
+    if depth > MAX_DEPTH:
+        note(settings, DEPTH_NOTE)
+        return None
     if is_array(value):
+        items = []
         for i in range(len(value)):
-            item = value[i]
-            if is_container(item) and deep(depth, settings):
-                push(parts, 'null')
-            else:
-                push(parts, item_json(item, depth + 1, settings))
-        return '[' + join(parts, ',') + ']'
+            push(items, bounded(value[i], depth + 1, settings))
+        return items
+    out = {}
     names = keys(value)
     for i in range(len(names)):
-        item = value[names[i]]
-        if is_container(item) and deep(depth, settings):
-            continue
-        push(parts, json_compact(well_formed(names[i])) + ':' + item_json(item, depth + 1, settings))
-    return '{' + join(parts, ',') + '}'
-
-
-def item_json(item, depth, settings):
-    if is_missing(item):
-        return 'null'
-    if is_container(item):
-        return compact(item, depth, settings)
-    if is_string(item):
-        return json_compact(well_formed(item))
-    return json_compact(item)
+        out[well_formed(names[i])] = bounded(value[names[i]], depth + 1, settings)
+    return out
 
 
 def array_text(items, depth, settings):
@@ -104,7 +95,7 @@ def array_text(items, depth, settings):
         elif is_array(item):
             push(parts, array_text(item, depth + 1, settings))
         elif is_object(item):
-            push(parts, compact(item, depth + 1, settings))
+            push(parts, json_compact(bounded(item, depth + 1, settings)))
         else:
             push(parts, to_str(item))
     return join(parts, ',')
@@ -122,7 +113,7 @@ def flatten_into(out, path, obj, depth, settings):
         if is_object(value):
             flatten_into(out, key + '.', value, depth + 1, settings)
         elif field(RESERVED, key, False):
-            note(settings, 'dropped ' + json_compact(key) + ': a reserved Kissmetrics field name')
+            note(settings, 'dropped: reserved name ' + key)
         elif is_array(value):
             out[key] = text_value(array_text(value, depth + 1, settings), settings)
         else:
@@ -144,7 +135,7 @@ def limited(props, settings):
     names = keys(props)
     if len(names) <= MAX_PROPERTIES:
         return props
-    note(settings, 'kept the first 1000 of ' + to_str(len(names)) + ' properties')
+    note(settings, 'cut: over 1000 properties')
     out = {}
     for i in range(MAX_PROPERTIES):
         out[names[i]] = props[names[i]]
