@@ -8,12 +8,13 @@
 import { map_call } from './mapping.js';
 import { Dict } from './runtime.js';
 
-// The rules' limits (depth 32, 1,000 properties per op, 8,192-code-unit strings) plus a
-// margin, so that the rules, not the boundary, decide every cut of an input within them:
-// objects nested past DEPTH, properties of one object past PROPS and array items past ITEMS
-// (enough for an 8,192-unit joined string) are dropped; WORK bounds the whole call, one unit
-// per value and one per 32 code units of a string.
-var DEPTH = 34, PROPS = 1000, ITEMS = 8193, TEXT = 8192, WORK = 60000;
+// The rules' limits (containers past level 32, 1,000 properties per op, 8,192-unit strings)
+// plus a margin, so that the rules, not the boundary, make every cut of an input within
+// them: containers past DEPTH, properties of one object past PROPS (not counting null ones),
+// array items past ITEMS (enough for an 8,192-unit joined string) and string units past TEXT
+// (the rules' cut looks one unit past its limit) are dropped. WORK bounds the whole call: one
+// unit per value or property, one per 32 code units of a string.
+var DEPTH = 34, PROPS = 1000, ITEMS = 8193, TEXT = 8193, WORK = 60000;
 
 export function warn(message) {
   try { console.warn('[kmgen] ' + message); } catch (e) { /* a console that throws is not our problem */ }
@@ -35,19 +36,13 @@ export function guard(fn, label, what) {
   try { return fn(); } catch (e) { warn(label + ' ' + what + ': ' + describe(e)); }
 }
 
-// A string cut to TEXT code units, at a code-point boundary.
-function cut(s) {
-  var end = TEXT, c = s.charCodeAt(end - 1);
-  return s.slice(0, c >= 0xd800 && c < 0xdc00 ? end - 1 : end);
-}
-
 // JSON.parse(JSON.stringify(value)) with the limits above and without its failure modes:
 // a getter, trap or toJSON that throws, a circular reference, or a limit drops only that
-// value, and why goes into `problem` (one warning per call). Objects come out
-// prototype-free (so "__proto__" is just a key) and without their null/undefined values
-// (the rules drop those anyway). Module state, saved and restored, since a getter may call
-// the API again.
-var stack = [], work = 0, problem = '';
+// value, and the first reason waits in `pending` for the call's one warning. Objects come
+// out prototype-free (so "__proto__" is just a key) and without their null/undefined values
+// (the rules drop those anyway). Module state, saved and restored by copy(), since a getter
+// may call the API again.
+var stack = [], work = 0, problem = '', pending = '';
 
 function note(why) {
   if (!problem) problem = why;
@@ -57,14 +52,13 @@ function walk(v, depth) {
   var t = typeof v;
   if (t === 'string') {
     work -= 1 + (v.length >> 5);
-    if (v.length > TEXT) { note('a string longer than ' + TEXT + ' characters was cut'); return cut(v); }
-    return v;
+    return v.length > TEXT ? v.slice(0, TEXT) : v;
   }
   if (t === 'number') return isFinite(v) ? v : null;
   if (t === 'boolean' || v === null) return v;
   if (t !== 'object') return undefined;
-  if (--work < 0) { note('it is larger than kmgen takes in one call'); return undefined; }
-  if (depth > DEPTH) { note('it is nested deeper than 32 levels'); return undefined; }
+  if (--work < 0) { note('cut: more than kmgen maps in one call'); return undefined; }
+  if (depth > DEPTH) { note('dropped: nested deeper than 32 levels'); return undefined; }
   var mark = stack.length, out, i, item, n, key;
   try {
     if (typeof v.toJSON === 'function') {
@@ -72,13 +66,13 @@ function walk(v, depth) {
       if (v === null || typeof v !== 'object') return walk(v, depth);
     }
     for (i = 0; i < mark; i++) {
-      if (stack[i] === v) { note('it has a circular reference'); return undefined; }
+      if (stack[i] === v) { note('dropped: a circular reference'); return undefined; }
     }
     stack.push(v);
     if (Array.isArray(v)) {
       out = [];
       n = v.length;
-      if (n > ITEMS) { note('an array longer than ' + ITEMS + ' items was cut'); n = ITEMS; }
+      if (n > ITEMS) { note('cut: an array over ' + ITEMS + ' items'); n = ITEMS; }
       for (i = 0; i < n && work > 0; i++) {
         item = walk(v[i], depth + 1);
         out.push(item === undefined ? null : item);
@@ -89,11 +83,11 @@ function walk(v, depth) {
       n = 0;
       for (i = 0; i < names.length && --work > 0; i++) {
         key = names[i];
-        if (key.length > TEXT) { note('a property name longer than ' + TEXT + ' characters was dropped'); continue; }
-        try { item = v[key]; } catch (e) { note('reading ' + JSON.stringify(key) + ' threw: ' + describe(e)); continue; }
+        if (key.length > TEXT) { note('dropped: a property name over 8192 code units'); continue; }
+        try { item = v[key]; } catch (e) { note('dropped: ' + JSON.stringify(key.slice(0, 50)) + ', its getter threw ' + describe(e)); continue; }
         item = walk(item, depth + 1);
         if (item === undefined || item === null) continue;
-        if (++n > PROPS) { note('an object with more than ' + PROPS + ' properties was cut'); break; }
+        if (++n > PROPS) { note('cut: over 1000 properties'); break; }
         out[key] = item;
       }
     }
@@ -101,21 +95,21 @@ function walk(v, depth) {
     return out;
   } catch (e) {
     stack.length = mark;
-    note('it threw: ' + describe(e));
+    note('dropped: a value that threw ' + describe(e));
     return undefined;
   }
 }
 
-// `value` copied within the limits (plain), with one warning naming `label` when part of it
-// had to be dropped.
-export function copy(value, label) {
+// `value` copied within the limits; what had to be dropped waits for send()'s warning.
+export function copy(value) {
   var saved = [stack, work, problem];
   stack = [];
   work = WORK;
   problem = '';
   try {
     value = walk(value, 0);
-    if (problem) warn(label + ': part of the call was dropped: ' + problem + '.');
+    if (work <= 0) note('cut: more than kmgen maps in one call');
+    pending = pending || problem;
     return value;
   } finally {
     stack = saved[0];
@@ -129,12 +123,12 @@ export function copy(value, label) {
 function ordinary(op) {
   var props = op[op.length - 1];
   if (props === null || typeof props !== 'object') return op;
-  var copy = {};
+  var out = {};
   for (var k in props) {
-    if (k === '__proto__') Object.defineProperty(copy, k, {value: props[k], enumerable: true, writable: true, configurable: true});
-    else copy[k] = props[k];
+    if (k === '__proto__') Object.defineProperty(out, k, {value: props[k], enumerable: true, writable: true, configurable: true});
+    else out[k] = props[k];
   }
-  op[op.length - 1] = copy;
+  op[op.length - 1] = out;
   return op;
 }
 
@@ -152,25 +146,30 @@ export function queue() {
 
 export var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
 
-// Map one normalised call with the rules and push its ops. With state.debug set (tests,
+// Map one normalised call with the rules and push its ops; one warning names the first
+// thing the copy or the rules dropped or cut (the rules note theirs in settings.notes; an
+// opt-out is the page's own choice, not worth a warning). With state.debug set (tests,
 // `kmgen parity`), the call is kept in state.messages.
-export function send(call, settings, state) {
+export function send(call, settings, label, state) {
   if (state.debug) state.messages.push(call);
-  var ops = map_call(call, settings), q = queue();
+  var notes = settings.notes, ops = map_call(call, settings), q = queue(), why = pending || notes[0] || '';
+  pending = '';
+  notes.length = 0;
+  if (why && why.indexOf('opted out') < 0) warn(label + ': ' + why + '.');
   for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
 }
 
 // A whole Segment/RudderStack-shaped message (a server's, or analytics-next's event): copied
 // within the limits, then mapped. `extra` (the boundary's own fields) is added unchecked.
 export function sendMessage(message, extra, settings, label, state) {
-  var call = copy(message, label);
+  var call = copy(message);
   if (call === null || typeof call !== 'object' || Array.isArray(call)) call = new Dict();
-  send(assign(call, extra), settings, state);
+  send(assign(call, extra), settings, label, state);
 }
 
 // A name or id as the rules take it: strings, and finite numbers as String() writes them.
 export function text(x) {
-  return typeof x === 'string' ? cut(x) : typeof x === 'number' && isFinite(x) ? String(x) : '';
+  return typeof x === 'string' ? x.slice(0, TEXT) : typeof x === 'number' && isFinite(x) ? String(x) : '';
 }
 
 // alias() without a previousId: the current Kissmetrics identity, KM.i(), as soon as the
@@ -183,7 +182,7 @@ export function aliasToCurrentIdentity(userId, settings, label, state) {
       if (current === null || current === undefined || current === '') {
         warn(label + ': no Kissmetrics identity to alias from; pass a previousId.');
       } else {
-        send({type: 'alias', userId: userId, previousId: text(current)}, settings, state);
+        send({type: 'alias', userId: userId, previousId: text(current)}, settings, label, state);
       }
     }, label, 'failed');
   }
