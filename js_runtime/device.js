@@ -51,8 +51,9 @@ function note(why) {
 function walk(v, depth) {
   var t = typeof v;
   if (t === 'string') {
+    if (v.length > TEXT) v = v.slice(0, TEXT);
     work -= 1 + (v.length >> 5);
-    return v.length > TEXT ? v.slice(0, TEXT) : v;
+    return v;
   }
   if (t === 'number') return isFinite(v) ? v : null;
   if (t === 'boolean' || v === null) return v;
@@ -84,7 +85,7 @@ function walk(v, depth) {
       for (i = 0; i < names.length && --work > 0; i++) {
         key = names[i];
         if (key.length > TEXT) { note('dropped: a property name over 8192 code units'); continue; }
-        try { item = v[key]; } catch (e) { note('dropped: ' + JSON.stringify(key.slice(0, 50)) + ', its getter threw ' + describe(e)); continue; }
+        try { item = v[key]; } catch (e) { note('dropped: ' + JSON.stringify(key.slice(0, 50)) + ', its getter threw (' + describe(e) + ')'); continue; }
         item = walk(item, depth + 1);
         if (item === undefined || item === null) continue;
         if (++n > PROPS) { note('cut: over 1000 properties'); break; }
@@ -95,7 +96,7 @@ function walk(v, depth) {
     return out;
   } catch (e) {
     stack.length = mark;
-    note('dropped: a value that threw ' + describe(e));
+    note('dropped: a value whose trap or toJSON threw (' + describe(e) + ')');
     return undefined;
   }
 }
