@@ -19,13 +19,14 @@ def cmd_ops(args):
     settings = config.load(args.config, args.settings, args.api_key)
     call = message.read(args.message)
     rules = config.rule_settings(settings)
+    from .canonical import canonical
     if args.engine == 'js':
         from .device.engine import map_call_js
-        text = map_call_js(call, rules)
+        ops = json.loads(map_call_js(call, rules))
     else:
         from .rules import map_call
-        from .rules.portable import json_compact
-        text = json_compact(map_call(call, rules))
+        ops = map_call(call, rules)
+    text = canonical(ops)
     sys.stdout.write(text + '\n')
     return 0
 

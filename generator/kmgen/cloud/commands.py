@@ -94,7 +94,8 @@ def _same(a, b):
 def explain(call, settings):
     """The three views of one message: (ops, ``_kmq`` pushes, request lines, warnings)."""
     builder = Builder(settings)
-    ops = map_call(call, builder.rules)
+    notes = []
+    ops = map_call(call, dict(builder.rules, notes=notes))
     pushes = ['_kmq.push(%s);' % json_compact(op) for op in ops]
     try:
         requests = [request.line() for request in builder.build(call)]
@@ -103,6 +104,7 @@ def explain(call, settings):
         warnings = ['Warning: %s No cloud requests.' % err]
     else:
         warnings = []
+    warnings += ['Warning: %s.' % note for note in notes]
     for op in ops:
         names = []
         if op[0] == 'record':
