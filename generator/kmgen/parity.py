@@ -137,6 +137,22 @@ def html(*parts, head='', title='kmgen parity'):
             '<body>%s</body></html>' % (title, head, ''.join(parts)))
 
 
+SHOWN = 300   # characters of one value in a report; the rest is counted, not printed
+
+
+def shown(value):
+    """``value`` as compact JSON for a report, each long string cut to SHOWN characters."""
+    def cut(v):
+        if isinstance(v, str) and len(v) > SHOWN:
+            return v[:SHOWN] + '...(%d characters)' % len(v)
+        if isinstance(v, list):
+            return [cut(x) for x in v]
+        if isinstance(v, dict):
+            return {cut(k): cut(x) for k, x in v.items()}
+        return v
+    return portable.json_compact(cut(value))
+
+
 def first_difference(messages, device_ops, settings, mapper=map_call):
     """None when the device's ops equal the rules' for every message, in order; else a
     readable report of the first call that differs (call, device ops, cloud ops)."""
@@ -146,11 +162,11 @@ def first_difference(messages, device_ops, settings, mapper=map_call):
         got = device_ops[position:position + len(expected)]
         if portable.json_compact(got) != portable.json_compact(expected):
             return 'call #%d differs\n  call:   %s\n  device: %s\n  cloud:  %s' % (
-                index, portable.json_compact(message), portable.json_compact(got), portable.json_compact(expected))
+                index, shown(message), shown(got), shown(expected))
         position += len(expected)
     if position != len(device_ops):
         return 'the device pushed %d ops more than the rules: %s' % (
-            len(device_ops) - position, portable.json_compact(device_ops[position:]))
+            len(device_ops) - position, shown(device_ops[position:]))
     return None
 
 
@@ -279,21 +295,26 @@ def wire_difference(cloud, device):
         b = {k: v for k, v in got[2].items() if k not in ignore}
         if want[1] != got[1] or a != b:
             return 'request #%d differs\n  device: %s %s\n  cloud:  %s %s' % (
-                index, got[1], json.dumps(b, sort_keys=True, ensure_ascii=False),
-                want[1], json.dumps(a, sort_keys=True, ensure_ascii=False))
+                index, got[1], _sorted(b), want[1], _sorted(a))
         if want[0] != 'alias':
             for side, params, person in (('device', got[2], got[3]), ('cloud', want[2], want[3])):
                 if person is not None and params.get('_p') != person:
                     return ('request #%d is filed under another person\n  %s: %s %s has _p=%s, not its identity %s'
-                            % (index, side, (got if side == 'device' else want)[1],
-                               json.dumps(params, sort_keys=True, ensure_ascii=False),
+                            % (index, side, (got if side == 'device' else want)[1], _sorted(params),
                                json.dumps(params.get('_p'), ensure_ascii=False), json.dumps(person, ensure_ascii=False)))
     if len(cloud) != len(device):
         longer, name = (device, 'device') if len(device) > len(cloud) else (cloud, 'cloud')
         extra = longer[min(len(cloud), len(device))]
         return 'the device fired %d requests, the cloud %d; the first extra (%s): %s %s' % (
-            len(device), len(cloud), name, extra[1], json.dumps(extra[2], sort_keys=True, ensure_ascii=False))
+            len(device), len(cloud), name, extra[1], _sorted(extra[2]))
     return None
+
+
+def _sorted(params):
+    text = json.dumps({k: params[k] for k in sorted(params)}, ensure_ascii=False)
+    return text if len(text) <= 4 * SHOWN else json.dumps(
+        {k[:SHOWN]: (v if len(v) <= SHOWN else v[:SHOWN] + '...(%d characters)' % len(v))
+         for k, v in sorted(params.items())}, ensure_ascii=False)
 
 
 class ParityError(KmgenError):
@@ -358,10 +379,9 @@ def ops_difference(calls, messages, device, expected, settings):
         if portable.json_compact(a) != portable.json_compact(b):
             lead = len(expected) - (boundaries[-1] if boundaries else 0)   # the snippet's own page()
             call = next((i for i, end in enumerate(boundaries) if index - lead < end), None)
-            where = ('call #%d %s' % (call, portable.json_compact(calls[call]))
+            where = ('call #%d %s' % (call, shown(calls[call]))
                      if call is not None and index >= lead and call < len(calls) else 'the initial page()')
-            return 'op #%d differs (%s)\n  stub form:  %s\n  public API: %s' % (
-                index, where, portable.json_compact(a), portable.json_compact(b))
+            return 'op #%d differs (%s)\n  stub form:  %s\n  public API: %s' % (index, where, shown(a), shown(b))
     return None
 
 
