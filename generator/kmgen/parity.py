@@ -197,8 +197,9 @@ def _params(text):
 
 
 def cloud_wire(messages, settings):
-    """The cloud sender's requests for ``messages``: (op kind, path, params) each; the kind is
-    'product' for an order's product lines (they carry their own ``_t``/``_d``)."""
+    """The cloud sender's requests for ``messages`` (the config's rules, site rules included):
+    (op kind, path, params) each; the kind is 'product' for an order's product lines (they
+    carry their own ``_t``/``_d``)."""
     from .cloud.requests import Builder, identity
     from .rules.mapping import timestamp
     from .rules.values import text
@@ -207,7 +208,7 @@ def cloud_wire(messages, settings):
     out = []
     for message in messages:
         person, anonymous, seconds = identity(message), text(message.get('anonymousId')), timestamp(message)
-        for op in map_call(message, rules):
+        for op in builder.ruleset.map(message, rules, _quiet):
             tag = 'product' if op[0] == 'set' and '_t' in op[1] else op[0]
             for request in builder.ops_requests([op], person, anonymous, seconds):
                 parts = urlsplit(request.url)
@@ -254,6 +255,10 @@ class ParityError(KmgenError):
     """The browser could not be started or driven."""
 
 
+def _quiet(text):
+    """Site-rule warnings during parity: the page drops the same calls (with console.warn)."""
+
+
 def _with_identity(messages):
     out = []
     for i, message in enumerate(messages):
@@ -280,8 +285,13 @@ def run(config_path, generated=600, seed=0):
     except ImportError:
         raise ParityError("kmgen parity needs Playwright: pip install 'kmgen[test]' (no browser "
                           "download: it drives Debian's Chromium at %s)." % CHROMIUM) from None
+    from .ruleset import load as load_rules
     settings = config_module.load(config=config_path)
     rules = config_module.rule_settings(settings)
+    ruleset = load_rules(settings)   # refuses rules outside the subset before Chromium starts
+
+    def mapper(message, rule_settings):
+        return ruleset.map(message, rule_settings, _quiet)
     cases = [case['call'] for _, case in vectors() if not case.get('settings')] + generated_messages(generated, seed)
     rows, problems = [], []
     with tempfile.TemporaryDirectory(prefix='kmgen-parity-') as tmp:
@@ -303,11 +313,11 @@ def run(config_path, generated=600, seed=0):
                         if level == 'api':
                             calls = api_calls(messages)
                             result = run_in_page(page, RUN_CALLS, settings['api_name'], calls)
-                            problem = first_difference(result['messages'], result['kmq'], rules)
+                            problem = first_difference(result['messages'], result['kmq'], rules, mapper)
                             count = len(calls)
                         elif level == 'message':
                             result = run_in_page(page, SEND_MESSAGES, settings['api_name'], messages)
-                            problem = first_difference(messages, result['kmq'], rules)
+                            problem = first_difference(messages, result['kmq'], rules, mapper)
                             count = len(messages)
                         else:
                             page.wait_for_function('window.KM !== undefined')

@@ -21,9 +21,8 @@ UTF-8 percent-encoded. A URL longer than 2,048 bytes becomes a POST of the same 
 from typing import NamedTuple
 from urllib.parse import quote
 
-from .. import config
+from .. import config, ruleset
 from ..errors import MessageError
-from ..rules import map_call
 from ..rules.mapping import timestamp
 from ..rules.portable import keys, to_str
 from ..rules.values import text
@@ -120,6 +119,7 @@ class Builder:
 
     def __init__(self, settings):
         self.rules = config.rule_settings(settings)
+        self.ruleset = ruleset.load(settings)   # kmgen's rules and the site's (checked)
         self.base = settings['tracking_host'].rstrip('/')
         self.key = '_k=' + encode(settings['api_key'])
 
@@ -192,8 +192,12 @@ class Builder:
         if person == '':
             raise MessageError('%s has neither "userId" nor "anonymousId": the Kissmetrics API needs an '
                                'identity (_p), so add one of them.' % source)
-        ops = map_call(message, self.rules)
-        return self.ops_requests(ops, person, text(message.get('anonymousId')), timestamp(message))
+        call, ops = self.ruleset.run(message, self.rules)
+        if call is None or call is message:
+            call = message
+        else:   # the site's before() may have changed the identity
+            person = identity(call) or person
+        return self.ops_requests(ops, person, text(call.get('anonymousId')), timestamp(call))
 
     def tapstream_alias(self, km_identity, named_identity):
         """The alias that ties Tapstream's ``km_identity`` to a named identity:

@@ -1,0 +1,775 @@
+/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and the site's kmgen.toml and site rules | do not edit: rebuild with `kmgen build` */
+// runtime.js
+function Dict() {
+}
+Dict.prototype = /* @__PURE__ */ Object.create(null);
+function dict(init) {
+  var out = new Dict();
+  if (init) {
+    var names = Object.keys(init);
+    for (var i = 0; i < names.length; i++) out[names[i]] = init[names[i]];
+  }
+  return out;
+}
+function len(x) {
+  return x.length;
+}
+
+// portable.js
+var hasOwn = Object.prototype.hasOwnProperty;
+var toString = Object.prototype.toString;
+var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
+var DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+var DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+function is_object(x) {
+  return x !== null && typeof x === "object" && !Array.isArray(x) && toString.call(x) !== "[object Date]";
+}
+function is_array(x) {
+  return Array.isArray(x);
+}
+function is_string(x) {
+  return typeof x === "string";
+}
+function is_number(x) {
+  return typeof x === "number";
+}
+function is_missing(x) {
+  return x === null || x === void 0 || typeof x === "number" && !isFinite(x);
+}
+function py_keys(d) {
+  return is_object(d) ? Object.keys(d).sort() : [];
+}
+function field(d, key, fallback) {
+  return is_object(d) && hasOwn.call(d, key) && d[key] !== void 0 ? d[key] : fallback;
+}
+function push(list, x) {
+  list.push(x);
+}
+function join(parts, sep) {
+  return parts.join(sep);
+}
+function norm_number(x) {
+  return x === 0 ? 0 : x;
+}
+function json_compact(x) {
+  if (typeof x === "string" || typeof x === "boolean") return JSON.stringify(x);
+  if (is_missing(x)) return "null";
+  if (typeof x === "number") return String(x);
+  if (Array.isArray(x)) {
+    var items = [];
+    for (var i = 0; i < x.length; i++) items.push(x[i] === void 0 ? "null" : json_compact(x[i]));
+    return "[" + items.join(",") + "]";
+  }
+  if (is_object(x)) {
+    var names = py_keys(x), parts = [];
+    for (var j = 0; j < names.length; j++) {
+      if (x[names[j]] !== void 0) parts.push(JSON.stringify(names[j]) + ":" + json_compact(x[names[j]]));
+    }
+    return "{" + parts.join(",") + "}";
+  }
+  return JSON.stringify(x);
+}
+function to_str(x) {
+  return typeof x === "object" && x !== null ? json_compact(x) : String(x);
+}
+function daysFromCivil(y, m, d) {
+  y -= m <= 2 ? 1 : 0;
+  var era = Math.floor(y / 400);
+  var yoe = y - era * 400;
+  var doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  var doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+function date_value(x) {
+  if (toString.call(x) === "[object Date]") {
+    var t = x.getTime();
+    return isFinite(t) ? Math.floor(t / 1e3) : null;
+  }
+  if (typeof x !== "string") return null;
+  var m = ISO.exec(x);
+  if (!m) return null;
+  var year = +m[1], month = +m[2], day = +m[3];
+  var hour = +(m[4] || 0), minute = +(m[5] || 0), second = +(m[6] || 0);
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
+  var leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > DAYS_IN_MONTH[month - 1] + (month === 2 && leap ? 1 : 0)) return null;
+  var offset = 0, zone = m[7];
+  if (zone && zone !== "Z") {
+    var zh = +zone.slice(1, 3), zm = zone.length > 3 ? +zone.slice(-2) : 0;
+    if (zh > 23 || zm > 59) return null;
+    offset = (zh * 3600 + zm * 60) * (zone.charAt(0) === "-" ? -1 : 1);
+  }
+  return daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+}
+function parse_money(s) {
+  if (typeof s !== "string") return null;
+  var text2 = s.replace(/[$,]/g, "").replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, "");
+  if (!DECIMAL.test(text2)) return null;
+  var value = Number(text2);
+  return isFinite(value) ? norm_number(value) : null;
+}
+function squash(s) {
+  return s.toLowerCase().replace(/[ _]/g, "");
+}
+
+// values.js
+var scalar = function(value) {
+  var seconds = date_value(value);
+  if (!is_missing(seconds)) {
+    return seconds;
+  }
+  if (is_number(value)) {
+    return norm_number(value);
+  }
+  return value;
+};
+var array_text = function(py_items) {
+  var parts = [];
+  for (var i = 0; i < len(py_items); i++) {
+    var item = py_items[i];
+    if (is_missing(item)) {
+      push(parts, "");
+    } else if (is_array(item)) {
+      push(parts, array_text(item));
+    } else if (is_object(item)) {
+      push(parts, json_compact(item));
+    } else {
+      push(parts, to_str(item));
+    }
+  }
+  return join(parts, ",");
+};
+var flatten_into = function(out, path, obj) {
+  var names = py_keys(obj);
+  for (var i = 0; i < len(names); i++) {
+    var py_name = names[i];
+    var value = obj[py_name];
+    if (is_missing(value)) {
+      continue;
+    }
+    if (is_object(value)) {
+      flatten_into(out, path + py_name + ".", value);
+    } else if (is_array(value)) {
+      out[path + py_name] = array_text(value);
+    } else {
+      out[path + py_name] = scalar(value);
+    }
+  }
+  return out;
+};
+var clean = function(obj, prefix) {
+  var out = dict({});
+  if (is_object(obj)) {
+    flatten_into(out, prefix, obj);
+  }
+  return out;
+};
+var prefix_of = function(label2) {
+  return label2 + " - ";
+};
+var text = function(value) {
+  if (is_string(value)) {
+    return value;
+  }
+  if (is_missing(value) || is_object(value) || is_array(value)) {
+    return "";
+  }
+  return to_str(value);
+};
+var amount = function(value) {
+  if (is_missing(value)) {
+    return null;
+  }
+  if (is_number(value)) {
+    return norm_number(value);
+  }
+  return parse_money(value);
+};
+var without = function(obj, py_name) {
+  var out = dict({});
+  var names = py_keys(obj);
+  for (var i = 0; i < len(names); i++) {
+    if (names[i] != py_name) {
+      out[names[i]] = obj[names[i]];
+    }
+  }
+  return out;
+};
+var count = function(obj) {
+  return len(py_keys(obj));
+};
+var first_present = function(obj, names) {
+  for (var i = 0; i < len(names); i++) {
+    var value = field(obj, names[i], null);
+    if (!is_missing(value)) {
+      return value;
+    }
+  }
+  return null;
+};
+
+// builtin_mapping.js
+var BILLING_AMOUNT = "Billing Amount";
+var PAGE_VIEW = "Page View";
+var MOBILE_SESSION = "Mobile Session";
+var DEFAULTS = dict({ "prefix_properties": true, "track_named_pages": true, "track_categorized_pages": true, "record_page_view": true, "group_prefix": "Group" });
+var setting = function(settings, py_name) {
+  return field(settings, py_name, DEFAULTS[py_name]);
+};
+var timestamp = function(call) {
+  var seconds = date_value(field(call, "timestamp", null));
+  if (is_missing(seconds)) {
+    var seconds = date_value(field(call, "originalTimestamp", null));
+  }
+  return seconds;
+};
+var is_order_completed = function(event) {
+  var py_name = squash(event);
+  return py_name == "ordercompleted" || py_name == "completedorder";
+};
+var experiment_traits = function(props) {
+  var experiment = text(first_present(props, ["experiment_name", "experiment_id"]));
+  var variation = text(first_present(props, ["variation_name", "variation_id"]));
+  if (experiment == "" || variation == "") {
+    return null;
+  }
+  var traits = dict({});
+  traits["Experiment: " + experiment] = variation;
+  return traits;
+};
+var identify = function(call, settings) {
+  var ops = [];
+  var user_id = text(field(call, "userId", null));
+  var traits = field(call, "traits", null);
+  if (!is_object(traits) || count(traits) == 0) {
+    var traits = field(field(call, "context", null), "traits", null);
+  }
+  var props = clean(traits, "");
+  if (user_id != "") {
+    push(ops, ["identify", user_id]);
+    props["id"] = user_id;
+  }
+  if (count(props) > 0) {
+    push(ops, ["set", props]);
+  }
+  if (field(call, "mobile", false) == true) {
+    var mobile2 = dict({});
+    mobile2[MOBILE_SESSION] = "Yes";
+    push(ops, ["set", mobile2]);
+  }
+  return ops;
+};
+var track = function(call, settings) {
+  var event = text(field(call, "event", null));
+  if (event == "") {
+    return [];
+  }
+  var raw = field(call, "properties", null);
+  if (!is_object(raw)) {
+    var raw = dict({});
+  }
+  var order = is_order_completed(event);
+  var products = field(raw, "products", null);
+  if (order && is_array(products)) {
+    var raw = without(raw, "products");
+  }
+  var revenue = field(raw, "revenue", null);
+  var source = "revenue";
+  if (is_missing(revenue) && order) {
+    var revenue = field(raw, "total", null);
+    var source = "total";
+  }
+  var billing = amount(revenue);
+  var key_prefix = setting(settings, "prefix_properties") ? prefix_of(event) : "";
+  var props = clean(raw, key_prefix);
+  if (!is_missing(billing) && source == "revenue") {
+    props[key_prefix + "revenue"] = billing;
+  }
+  if (!is_missing(billing)) {
+    props[BILLING_AMOUNT] = billing;
+  }
+  var ops = [["record", event, props]];
+  if (order && is_array(products)) {
+    add_products(ops, key_prefix, products, timestamp(call));
+  }
+  if (squash(event) == "experimentviewed") {
+    var traits = experiment_traits(raw);
+    if (!is_missing(traits)) {
+      push(ops, ["set", traits]);
+    }
+  }
+  return ops;
+};
+var add_products = function(ops, key_prefix, products, ts) {
+  for (var i = 0; i < len(products); i++) {
+    var item = clean(products[i], key_prefix);
+    if (count(item) == 0) {
+      continue;
+    }
+    if (!is_missing(ts)) {
+      item["_t"] = ts + i;
+      item["_d"] = 1;
+    }
+    push(ops, ["set", item]);
+  }
+};
+var viewed = function(call, kind2, label2) {
+  var key_prefix = prefix_of(kind2);
+  var props = clean(field(call, "properties", null), key_prefix);
+  var py_name = text(field(call, "name", null));
+  var category = text(field(call, "category", null));
+  if (py_name != "") {
+    props[key_prefix + "name"] = py_name;
+  }
+  if (category != "") {
+    props[key_prefix + "category"] = category;
+  }
+  return ["record", "Viewed " + label2 + " " + kind2, props];
+};
+var page = function(call, settings) {
+  var ops = [];
+  var props = field(call, "properties", null);
+  var context_page = field(field(call, "context", null), "page", null);
+  if (setting(settings, "record_page_view")) {
+    var view = dict({});
+    var url = text(field(props, "url", null));
+    if (url == "") {
+      var url = text(field(context_page, "url", null));
+    }
+    if (url != "") {
+      view["Viewed URL"] = url;
+    }
+    var referrer = text(field(props, "referrer", null));
+    if (referrer == "") {
+      var referrer = text(field(context_page, "referrer", null));
+    }
+    view["Referrer"] = referrer != "" ? referrer : "Direct";
+    push(ops, ["record", PAGE_VIEW, view]);
+  }
+  var py_name = text(field(call, "name", null));
+  if (py_name == "") {
+    var py_name = text(field(props, "name", null));
+  }
+  var category = text(field(call, "category", null));
+  if (category == "") {
+    var category = text(field(props, "category", null));
+  }
+  var label2 = "";
+  if (py_name != "" && setting(settings, "track_named_pages")) {
+    var label2 = py_name;
+  } else if (category != "" && setting(settings, "track_categorized_pages")) {
+    var label2 = category;
+  }
+  if (label2 != "") {
+    push(ops, viewed(call, "Page", label2));
+  }
+  return ops;
+};
+var screen = function(call, settings) {
+  var py_name = text(field(call, "name", null));
+  if (py_name == "") {
+    var py_name = text(field(field(call, "properties", null), "name", null));
+  }
+  if (py_name == "") {
+    return [];
+  }
+  return [viewed(call, "Screen", py_name)];
+};
+var group = function(call, settings) {
+  var key_prefix = prefix_of(setting(settings, "group_prefix"));
+  var props = clean(field(call, "traits", null), key_prefix);
+  var group_id = text(field(call, "groupId", null));
+  if (group_id != "") {
+    props[key_prefix + "id"] = group_id;
+  }
+  if (count(props) == 0) {
+    return [];
+  }
+  return [["set", props]];
+};
+var alias = function(call, settings) {
+  var user_id = text(field(call, "userId", null));
+  var previous = text(field(call, "previousId", null));
+  if (previous == "") {
+    var previous = text(field(call, "anonymousId", null));
+  }
+  if (user_id == "" || previous == "") {
+    return [];
+  }
+  return [["alias", user_id, previous]];
+};
+var RULES = dict({ "identify": identify, "track": track, "page": page, "screen": screen, "group": group, "alias": alias });
+var map_call = function(call, settings) {
+  var rule = field(RULES, text(field(call, "type", null)), null);
+  if (is_missing(rule)) {
+    return [];
+  }
+  return rule(call, settings);
+};
+
+// site_rules.js
+var RENAMED = dict({ "Signup": "Signed Up", "Add To Cart": "Product Added" });
+var INTERNAL_EVENTS = ["Heartbeat", "Debug Ping"];
+var PII_TRAITS = ["ssn", "phone"];
+var CHECKOUT_STEP = "Checkout Step Completed";
+var LAST_STEP = "payment";
+var before = function(call, settings) {
+  var call_type = text(field(call, "type", null));
+  if (call_type == "track") {
+    var event = text(field(call, "event", null));
+    for (var i = 0; i < len(INTERNAL_EVENTS); i++) {
+      if (event == INTERNAL_EVENTS[i]) {
+        return null;
+      }
+    }
+    var event = field(RENAMED, event, event);
+    var props = field(call, "properties", null);
+    if (is_object(props)) {
+      if (event == CHECKOUT_STEP && text(field(props, "step", null)) == LAST_STEP) {
+        var event = "Order Completed";
+      }
+      var products = field(props, "products", null);
+      if (is_array(products)) {
+        props["item_count"] = len(products);
+      }
+    }
+    call["event"] = event;
+  }
+  if (call_type == "identify") {
+    call["traits"] = without_pii(field(call, "traits", null));
+  }
+  return call;
+};
+var without_pii = function(traits) {
+  if (!is_object(traits)) {
+    return traits;
+  }
+  var out = dict({});
+  var names = py_keys(traits);
+  for (var i = 0; i < len(names); i++) {
+    var keep = true;
+    for (var j = 0; j < len(PII_TRAITS); j++) {
+      if (names[i] == PII_TRAITS[j]) {
+        var keep = false;
+      }
+    }
+    if (keep) {
+      out[names[i]] = traits[names[i]];
+    }
+  }
+  return out;
+};
+var after = function(call, ops, settings) {
+  for (var i = 0; i < len(ops); i++) {
+    var op = ops[i];
+    if (op[0] == "set") {
+      var email = field(op[1], "email", null);
+      if (is_string(email)) {
+        op[1]["email"] = masked(email);
+      }
+    }
+  }
+  return ops;
+};
+var masked = function(email) {
+  var domain = "";
+  var found = false;
+  for (var i = 0; i < len(email); i++) {
+    if (found) {
+      var domain = domain + email[i];
+    } else if (email[i] == "@") {
+      var found = true;
+    }
+  }
+  if (found) {
+    return "***@" + domain;
+  }
+  return "***";
+};
+
+// mapping.js
+var SHAPES = { identify: ["text"], set: ["props"], record: ["text", "props"], alias: ["text", "text"] };
+var hasOwn2 = Object.prototype.hasOwnProperty;
+function warn(message) {
+  try {
+    if (typeof console !== "undefined" && console.warn) console.warn("[kmgen] " + message);
+  } catch (e) {
+  }
+}
+function kind(x) {
+  if (is_missing(x)) return "null";
+  if (x === true || x === false) return "a boolean";
+  if (is_string(x)) return "a string";
+  if (is_number(x)) return "a number";
+  if (is_array(x)) return "a list";
+  return is_object(x) ? "an object" : typeof x;
+}
+function ops_problem(ops) {
+  if (!is_array(ops)) return "returned " + kind(ops) + ", not a list of ops";
+  for (var i = 0; i < ops.length; i++) {
+    var op = ops[i];
+    var shape = is_array(op) && op.length > 0 && is_string(op[0]) && hasOwn2.call(SHAPES, op[0]) ? SHAPES[op[0]] : null;
+    if (shape === null || op.length !== shape.length + 1) {
+      return "returned op #" + i + " " + (is_array(op) ? json_compact(op) : kind(op)) + ', not ["identify", id], ["set", props], ["record", name, props] or ["alias", to, from]';
+    }
+    for (var j = 0; j < shape.length; j++) {
+      var value = op[j + 1];
+      if (shape[j] === "text" && !is_string(value)) {
+        return "returned op #" + i + " (" + op[0] + ") with " + kind(value) + " where a string belongs";
+      }
+      if (shape[j] === "props") {
+        if (!is_object(value)) return "returned op #" + i + " (" + op[0] + ") with " + kind(value) + " where properties belong";
+        var names = Object.keys(value);
+        for (var k = 0; k < names.length; k++) {
+          var item = value[names[k]];
+          if (!(is_string(item) || item === true || item === false || is_number(item) && !is_missing(item))) {
+            return "returned op #" + i + " (" + op[0] + ") with " + kind(item) + " for " + json_compact(names[k]) + "; use a string, number or boolean (clean() flattens objects)";
+          }
+        }
+      }
+    }
+  }
+  return null;
+}
+function label(call) {
+  var type = is_object(call) ? call.type : null;
+  var name = is_object(call) ? call.event !== void 0 ? call.event : call.name : null;
+  return (is_string(type) ? type : "?") + "(" + (is_string(name) ? json_compact(name) : "") + ")";
+}
+function failed(fn, call, e) {
+  var what = e && e.name !== void 0 ? e.name + ": " + e.message : String(e);
+  return "site rules: " + fn + " failed on " + label(call) + " (" + what + "); the call was dropped.";
+}
+function map_call2(call, settings) {
+  var ops, result;
+  if (typeof before === "function") {
+    try {
+      result = before(call, settings);
+    } catch (e) {
+      warn(failed("before()", call, e));
+      return [];
+    }
+    if (is_missing(result)) return [];
+    if (!is_object(result)) {
+      warn("site rules: before() returned " + kind(result) + ", not a call or None, on " + label(call) + "; the call was dropped.");
+      return [];
+    }
+    call = result;
+  }
+  ops = map_call(call, settings);
+  if (typeof after === "function") {
+    try {
+      result = after(call, ops, settings);
+    } catch (e) {
+      warn(failed("after()", call, e));
+      return [];
+    }
+    var problem = ops_problem(result);
+    if (problem !== null) {
+      warn("site rules: after() " + problem + " on " + label(call) + "; the call was dropped.");
+      return [];
+    }
+    ops = result;
+  }
+  return ops;
+}
+
+// device.js
+var MOBILE = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i;
+var MAX_DEPTH = 64;
+function warn2(message) {
+  try {
+    if (typeof console !== "undefined" && console.warn) console.warn("[kmgen] " + message);
+  } catch (e) {
+  }
+}
+function plain(value, problems) {
+  var seen = [];
+  function walk(v, depth) {
+    if (v === null || typeof v === "string" || typeof v === "boolean") return v;
+    if (typeof v === "number") return isFinite(v) ? v : null;
+    if (typeof v !== "object") return void 0;
+    if (typeof v.toJSON === "function") {
+      try {
+        v = v.toJSON();
+      } catch (e) {
+        problems.push("toJSON threw");
+        return void 0;
+      }
+      if (v === null || typeof v !== "object") return walk(v, depth);
+    }
+    if (depth > MAX_DEPTH) {
+      problems.push("nested deeper than " + MAX_DEPTH);
+      return void 0;
+    }
+    for (var s = 0; s < seen.length; s++) {
+      if (seen[s] === v) {
+        problems.push("circular reference");
+        return void 0;
+      }
+    }
+    seen.push(v);
+    var out, i, item;
+    if (Array.isArray(v)) {
+      out = [];
+      for (i = 0; i < v.length; i++) {
+        item = walk(read(v, i), depth + 1);
+        out.push(item === void 0 ? null : item);
+      }
+    } else {
+      out = {};
+      var names = Object.keys(v);
+      for (i = 0; i < names.length; i++) {
+        item = walk(read(v, names[i]), depth + 1);
+        if (item !== void 0) {
+          Object.defineProperty(out, names[i], { value: item, enumerable: true, writable: true, configurable: true });
+        }
+      }
+    }
+    seen.pop();
+    return out;
+  }
+  function read(obj, key) {
+    try {
+      return obj[key];
+    } catch (e) {
+      problems.push("getter for " + JSON.stringify(String(key)) + " threw");
+      return void 0;
+    }
+  }
+  return walk(value, 0);
+}
+function ordinary(op) {
+  var out = op.slice();
+  var props = out[out.length - 1];
+  if (props !== null && typeof props === "object") {
+    var copy = {}, names = Object.keys(props);
+    for (var i = 0; i < names.length; i++) {
+      if (names[i] === "__proto__") {
+        Object.defineProperty(copy, "__proto__", { value: props.__proto__, enumerable: true, writable: true, configurable: true });
+      } else {
+        copy[names[i]] = props[names[i]];
+      }
+    }
+    out[out.length - 1] = copy;
+  }
+  return out;
+}
+function queue() {
+  var w = window;
+  if (!w._kmq || typeof w._kmq.push !== "function") w._kmq = [];
+  return w._kmq;
+}
+function isMobile() {
+  try {
+    return MOBILE.test(navigator.userAgent || "");
+  } catch (e) {
+    return false;
+  }
+}
+function send(message, settings, label2, state2) {
+  var problems = [];
+  var call = plain(message, problems);
+  if (problems.length) warn2(label2 + ": dropped what could not be serialized (" + problems[0] + ").");
+  if (state2 && state2.debug) state2.messages.push(call);
+  var ops = map_call2(call, settings);
+  var q = queue();
+  for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
+  return ops;
+}
+function aliasToCurrentIdentity(userId, settings, label2, state2) {
+  var w = window;
+  function run() {
+    var current = w.KM && typeof w.KM.i === "function" ? w.KM.i() : null;
+    if (current === null || current === void 0 || current === "") {
+      warn2(label2 + ": no Kissmetrics identity to alias from; pass a previousId.");
+      return;
+    }
+    send({ type: "alias", userId, previousId: current }, settings, label2, state2);
+  }
+  if (w.KM && typeof w.KM.i === "function") run();
+  else queue().push(run);
+}
+
+// plugin.js
+var SETTINGS = { "group_prefix": "Group", "prefix_properties": true, "record_page_view": true, "track_categorized_pages": true, "track_named_pages": true };
+var VERSION = "0.1.0";
+function kmgenLoad(w, d, nonce) {
+  if (w.KM || w._kmq && w._kmq.kmgenLoaded) return;
+  w._kmq = w._kmq || [];
+  w._kmk = w._kmk || "fedcba9876543210fedcba9876543210fedcba98";
+  w.KM_SKIP_PAGE_VIEW = 1;
+  function load(src) {
+    var s = d.createElement("script");
+    s.async = true;
+    s.src = src;
+    if (nonce) s.setAttribute("nonce", nonce);
+    var first = d.getElementsByTagName("script")[0];
+    (first && first.parentNode ? first.parentNode : d.head || d.documentElement).insertBefore(s, first || null);
+  }
+  try {
+    Object.defineProperty(w._kmq, "kmgenLoaded", { value: 1 });
+  } catch (e) {
+  }
+  load("//i.kissmetrics.io/i.js");
+  load("//scripts.kissmetrics.io/fedcba9876543210fedcba9876543210fedcba98.2.js");
+}
+var mobile = isMobile();
+var state = { debug: false, messages: [] };
+function deliver(ctx) {
+  try {
+    forward(ctx && ctx.event ? ctx.event : {});
+  } catch (e) {
+    warn2("the " + (ctx && ctx.event && ctx.event.type) + " call failed and was dropped: " + (e && e.message || e));
+  }
+  return ctx;
+}
+function forward(event) {
+  var label2 = event.type + "()";
+  if (event.type === "alias" && (event.previousId === null || event.previousId === void 0 || event.previousId === "")) {
+    aliasToCurrentIdentity(event.userId, SETTINGS, label2, state);
+    return;
+  }
+  var message = {
+    type: event.type,
+    event: event.event,
+    userId: event.userId,
+    anonymousId: event.anonymousId,
+    previousId: event.previousId,
+    groupId: event.groupId,
+    name: event.name,
+    category: event.category,
+    properties: event.properties,
+    traits: event.traits,
+    timestamp: event.timestamp,
+    context: event.context
+  };
+  if (event.type === "identify" && mobile) {
+    message.mobile = true;
+    mobile = false;
+  }
+  send(message, SETTINGS, label2, state);
+}
+var plugin = {
+  name: "Kissmetrics (kmgen)",
+  type: "destination",
+  version: VERSION,
+  _kmgen: state,
+  isLoaded: function() {
+    return true;
+  },
+  load: function() {
+    kmgenLoad(window, document, "");
+    return Promise.resolve();
+  },
+  identify: deliver,
+  track: deliver,
+  page: deliver,
+  screen: deliver,
+  group: deliver,
+  alias: deliver
+};
+var plugin_default = plugin;
+export {
+  plugin_default as default
+};
