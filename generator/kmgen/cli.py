@@ -44,8 +44,8 @@ def cmd_init(args):
     from .init import init
     for path in init(args.dir, args.force):
         print('Wrote %s' % path)
-    print('Next: set api_key in %s, then run `kmgen build`%s.' % (
-        config.DEFAULT_CONFIG, '' if args.dir in (None, '.') else ' in %s' % args.dir))
+    where = '' if args.dir in (None, '.') else 'cd %s && ' % args.dir
+    print('Next: set api_key in %s, then run `%skmgen build`.' % (config.DEFAULT_CONFIG, where))
     return 0
 
 

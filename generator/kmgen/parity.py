@@ -283,7 +283,7 @@ def run(config_path, generated=600, seed=0):
     try:
         from playwright.sync_api import Error as PlaywrightError, sync_playwright
     except ImportError:
-        raise ParityError("kmgen parity needs Playwright: pip install 'kmgen[test]' (no browser "
+        raise ParityError("kmgen parity needs Playwright: pip install 'kmgen[parity]' (no browser "
                           "download: it drives Debian's Chromium at %s)." % CHROMIUM) from None
     from .ruleset import load as load_rules
     settings = config_module.load(config=config_path)
