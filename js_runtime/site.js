@@ -13,6 +13,9 @@ export { DEFAULTS };
 
 var SHAPES = {identify: ['text'], set: ['props'], record: ['text', 'props'], alias: ['text', 'text']};
 var hasOwn = Object.prototype.hasOwnProperty;
+// Transport fields (kmgen's rules drop them from properties); only a set may carry _t/_d.
+var WIRE_NAMES = {_k: 1, _p: 1, _n: 1};
+var TIME_NAMES = {_t: 1, _d: 1};
 
 function warn(message) {
   try {
@@ -48,6 +51,9 @@ export function ops_problem(ops) {
         var names = Object.keys(value);
         for (var k = 0; k < names.length; k++) {
           var item = value[names[k]];
+          if (hasOwn.call(WIRE_NAMES, names[k]) || (hasOwn.call(TIME_NAMES, names[k]) && op[0] !== 'set')) {
+            return 'returned op #' + i + ' (' + op[0] + ') with the reserved wire name ' + json_compact(names[k]);
+          }
           if (!(is_string(item) || item === true || item === false || (is_number(item) && !is_missing(item)))) {
             return 'returned op #' + i + ' (' + op[0] + ') with ' + kind(item) + ' for ' + json_compact(names[k])
               + '; use a string, number or boolean (clean() flattens objects)';

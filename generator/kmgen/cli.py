@@ -17,14 +17,16 @@ EXIT_ERROR = 2
 
 def cmd_ops(args):
     settings = config.load(args.config, args.settings, args.api_key)
-    rules = ruleset.load(settings)
+    site = ruleset.load(settings)
     call = message.read(args.message)
+    rules = config.rule_settings(settings)
+    from .canonical import canonical
     if args.engine == 'js':
         from .device.engine import map_call_js
-        text = map_call_js(call, config.rule_settings(settings), rules)
+        ops = json.loads(map_call_js(call, rules, site))
     else:
-        from .rules.portable import json_compact
-        text = json_compact(rules.map(call, config.rule_settings(settings)))
+        ops = site.map(call, rules)
+    text = canonical(ops)
     sys.stdout.write(text + '\n')
     return 0
 

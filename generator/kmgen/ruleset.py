@@ -23,6 +23,10 @@ from .rules import map_call
 from .rules.portable import is_array, is_missing, is_number, is_object, is_string, json_compact
 
 OP_SHAPES = {'identify': ('text',), 'set': ('props',), 'record': ('text', 'props'), 'alias': ('text', 'text')}
+# Transport fields (kmgen's rules drop them from properties); only a set may carry _t/_d,
+# as the product lines of an order do.
+WIRE_NAMES = ('_k', '_p', '_n')
+TIME_NAMES = ('_t', '_d')
 _CHECKED = set()
 _LOADED = {}
 
@@ -140,6 +144,8 @@ def ops_problem(ops):
                     item = value[key]
                     if not is_string(key):
                         return 'returned op #%d (%s) with the key %r, not a string' % (i, op[0], key)
+                    if key in WIRE_NAMES or (key in TIME_NAMES and op[0] != 'set'):
+                        return 'returned op #%d (%s) with the reserved wire name %s' % (i, op[0], json_compact(key))
                     if not (is_string(item) or item is True or item is False or (is_number(item) and not is_missing(item))):
                         return 'returned op #%d (%s) with %s for %s; use a string, number or boolean (clean() ' \
                                'flattens objects)' % (i, op[0], kind(item), json_compact(key))

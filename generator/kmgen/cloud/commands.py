@@ -102,11 +102,15 @@ def explain(call, settings):
 def explain_site(call, settings):
     """(the built-in rules' ops, or None without site rules) + what ``explain`` returns."""
     builder = Builder(settings)
-    builtin = map_call(call, builder.rules)
+    notes = []
     warnings = []
-    ops = builtin
-    if builder.ruleset.site is not None:
-        ops = builder.ruleset.map(call, builder.rules, lambda text: warnings.append('Warning: ' + text))
+    if builder.ruleset.site is None:
+        builtin = None
+        ops = map_call(call, dict(builder.rules, notes=notes))
+    else:
+        builtin = map_call(call, builder.rules)
+        ops = builder.ruleset.map(call, dict(builder.rules, notes=notes),
+                                  lambda text: warnings.append('Warning: ' + text))
     pushes = ['_kmq.push(%s);' % json_compact(op) for op in ops]
     try:
         requests = [request.line() for request in builder.build(call)]
@@ -114,6 +118,7 @@ def explain_site(call, settings):
         requests = None
         if not warnings:
             warnings.append('Warning: %s No cloud requests.' % err)
+    warnings += ['Warning: %s.' % note for note in notes]
     for op in ops:
         names = []
         if op[0] == 'record':
@@ -125,7 +130,7 @@ def explain_site(call, settings):
         for name in names:
             if len(name) > NAME_LIMIT:
                 warnings.append(_long('property name', name))
-    return (builtin if builder.ruleset.site is not None else None), ops, pushes, requests, warnings
+    return builtin, ops, pushes, requests, warnings
 
 
 def _long(what, name):

@@ -40,7 +40,6 @@ _ASCII_ESCAPES = {c: '%%%02X' % c for c in range(128) if c not in _UNRESERVED}
 _CACHE_MAX = 20000
 _KEY_CACHE = {}      # property name -> 'name=' encoded
 _TEXT_CACHE = {}     # string value -> encoded
-_ORDER_CACHE = {}    # tuple of property names -> those names in key order
 
 
 class Request(NamedTuple):
@@ -164,7 +163,7 @@ class Builder:
             pieces = [query]
             pairs = _KEY_CACHE
             texts = _TEXT_CACHE
-            for key in _order(props):
+            for key in keys(props):
                 pair = pairs.get(key)
                 if pair is None:
                     pair = _encode_key(key)
@@ -203,24 +202,6 @@ class Builder:
         """The alias that ties Tapstream's ``km_identity`` to a named identity:
         ``/a?_k=KEY&_p=<km_identity>&_n=<named identity>`` (DESIGN.md, user job 5)."""
         return self.request('/a', km_identity, named_identity, None, None)
-
-
-def _order(props):
-    """The keys of ``props`` in the rules' key order (UTF-16 code units, like JS): plain
-    sorting agrees unless a key holds a character outside the BMP, which is checked for.
-    Remembered per key tuple: messages of one kind share their property names."""
-    shape = tuple(props)
-    names = _ORDER_CACHE.get(shape)
-    if names is None:
-        names = sorted(shape)
-        for name in names:
-            if not name.isascii():
-                names = keys(props)
-                break
-        if len(_ORDER_CACHE) >= _CACHE_MAX:
-            _ORDER_CACHE.clear()
-        _ORDER_CACHE[shape] = names
-    return names
 
 
 def build(message, settings, source='message'):
