@@ -136,7 +136,7 @@ def rule_settings(settings):
 
 def load(config=None, settings_file=None, api_key=None):
     """Read and validate settings from a kmgen.toml (``config``; ./kmgen.toml when neither
-    file is given and it exists) or a JSON file. A ``rules`` path is made relative to the
+    file nor an api_key is given and it exists) or a JSON file. A ``rules`` path is made relative to the
     file that names it.
 
     Raises:
@@ -144,7 +144,7 @@ def load(config=None, settings_file=None, api_key=None):
     """
     if config is not None and settings_file is not None:
         raise ConfigError('Pass either --config or --settings, not both.')
-    if config is None and settings_file is None and os.path.isfile(DEFAULT_CONFIG):
+    if config is None and settings_file is None and api_key is None and os.path.isfile(DEFAULT_CONFIG):
         config = DEFAULT_CONFIG
     path = Path(config if config is not None else settings_file) if (config or settings_file) else None
     if path is None:

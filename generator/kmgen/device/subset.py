@@ -146,7 +146,7 @@ class _Checker(ast.NodeVisitor):
                 self.fail(node, "'import %s as %s'" % (alias.name, alias.asname), "'import %s'" % alias.name)
             elif alias.name not in helpers[node.module]:
                 self.fail(node, 'the name `%s` from %s' % (alias.name, node.module),
-                          'one of %s' % ', '.join(sorted(helpers[node.module])))
+                          'a helper %s defines (docs/site-rules.md, "Helpers")' % node.module)
 
     def visit_FunctionDef(self, node):
         args = node.args
