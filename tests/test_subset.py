@@ -1,5 +1,5 @@
 """The transpiled subset: rules/ stays inside it, and constructs outside it are rejected
-with the file, the line and the replacement (STYLE.md section 3)."""
+with the file, the line and the replacement (docs/site-rules.md, "The subset")."""
 
 import shutil
 

@@ -229,8 +229,8 @@ def device_wire(km_log):
 def wire_difference(cloud, device):
     """None when the device's beacons equal the cloud's requests, else the first difference.
 
-    Compared by rule, because identity and time are resolved differently by design (DESIGN.md,
-    "The ops contract"): the requests an identify op causes (the browser library aliases its
+    Compared by rule, because identity and time are resolved differently by design
+    (docs/mapping.md, "How the two modes stay one"): the requests an identify op causes (the browser library aliases its
     anonymous identity by itself, the cloud aliases the message's anonymousId) are identity
     bookkeeping and left out on both sides; ``_p`` is compared only for alias requests, where
     it is data (the previous identity); ``_t``/``_d`` only for product lines, which carry their

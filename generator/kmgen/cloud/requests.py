@@ -1,7 +1,7 @@
 """Ops -> Kissmetrics HTTP API requests: a pure function of (message, settings).
 
 The rules decide what to say (``rules.map_call``); this module only adds the transport
-fields and writes the wire (DESIGN.md, "The ops contract" and "Cloud mode"):
+fields and writes the wire (docs/ops.md):
 
 - ``["record", name, props]`` -> ``/e`` with ``_n = name``;
 - ``["set", props]``          -> ``/s``;
@@ -31,7 +31,7 @@ MAX_URL_BYTES = 2048
 PATHS = {'record': '/e', 'set': '/s', 'alias': '/a'}
 TRANSPORT = ('_k', '_p', '_n', '_t', '_d')
 # Props may not replace who or what a request is about; they may carry their own time
-# (product lines do: DESIGN.md, "Product lines of an order are ops too").
+# (product lines do: docs/ops.md).
 OWN_TIME = ('_t', '_d')
 
 _MAX_SAFE = 2 ** 53
@@ -200,7 +200,7 @@ class Builder:
 
     def tapstream_alias(self, km_identity, named_identity):
         """The alias that ties Tapstream's ``km_identity`` to a named identity:
-        ``/a?_k=KEY&_p=<km_identity>&_n=<named identity>`` (DESIGN.md, user job 5)."""
+        ``/a?_k=KEY&_p=<km_identity>&_n=<named identity>`` (README, "tapstream-alias")."""
         return self.request('/a', km_identity, named_identity, None, None)
 
 
