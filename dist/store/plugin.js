@@ -27,6 +27,9 @@ function is_object(x) {
 function is_array(x) {
   return Array.isArray(x);
 }
+function is_boolean(x) {
+  return typeof x === "boolean";
+}
 function is_string(x) {
   return typeof x === "string";
 }
@@ -37,7 +40,7 @@ function is_missing(x) {
   return x === null || x === void 0 || typeof x === "number" && !isFinite(x);
 }
 function py_keys(d) {
-  return is_object(d) ? Object.keys(d).sort() : [];
+  return is_object(d) ? Object.keys(d) : [];
 }
 function field(d, key, fallback) {
   return is_object(d) && hasOwn.call(d, key) && d[key] !== void 0 ? d[key] : fallback;
@@ -108,12 +111,40 @@ function parse_money(s) {
   var value = Number(text2);
   return isFinite(value) ? norm_number(value) : null;
 }
+function lower(s) {
+  return s.toLowerCase();
+}
 function squash(s) {
   return s.toLowerCase().replace(/[ _]/g, "");
 }
+function well_formed(s) {
+  if (s.toWellFormed) return s.toWellFormed();
+  for (var out = "", i = 0, c; i < s.length; i++) {
+    c = s.charCodeAt(i);
+    if (c >> 10 == 54 && s.charCodeAt(i + 1) >> 10 == 55) out += s[i] + s[++i];
+    else out += c >> 11 == 27 ? "�" : s[i];
+  }
+  return out;
+}
+function cut(s, limit) {
+  if (s.length <= limit) return well_formed(s);
+  s = well_formed(s.slice(0, limit + 1));
+  return s.slice(0, s.charCodeAt(limit - 1) >> 10 == 54 ? limit - 1 : limit);
+}
 
 // values.js
-var scalar = function(value) {
+var MAX_DEPTH = 32;
+var MAX_PROPERTIES = 1e3;
+var MAX_TEXT = 8192;
+var RESERVED = dict({ "_k": true, "_p": true, "_n": true, "_t": true, "_d": true });
+var DEPTH_NOTE = "dropped: nested deeper than 32 levels";
+var note = function(settings, message) {
+  var notes = field(settings, "notes", null);
+  if (is_array(notes)) {
+    push(notes, message);
+  }
+};
+var scalar = function(value, settings) {
   var seconds = date_value(value);
   if (!is_missing(seconds)) {
     return seconds;
@@ -121,46 +152,105 @@ var scalar = function(value) {
   if (is_number(value)) {
     return norm_number(value);
   }
+  if (is_string(value)) {
+    return text_value(value, settings);
+  }
   return value;
 };
-var array_text = function(py_items) {
+var text_value = function(value, settings) {
+  var out = cut(value, MAX_TEXT);
+  if (len(out) < len(value)) {
+    note(settings, "cut: a string over 8192 code units");
+  }
+  return out;
+};
+var is_container = function(value) {
+  return is_object(value) || is_array(value);
+};
+var deep = function(depth, settings) {
+  if (depth < MAX_DEPTH) {
+    return false;
+  }
+  note(settings, DEPTH_NOTE);
+  return true;
+};
+var bounded = function(value, depth, settings) {
+  if (is_string(value)) {
+    return well_formed(value);
+  }
+  if (!is_container(value)) {
+    return value;
+  }
+  if (depth > MAX_DEPTH) {
+    note(settings, DEPTH_NOTE);
+    return null;
+  }
+  if (is_array(value)) {
+    var py_items = [];
+    for (var i = 0; i < len(value); i++) {
+      push(py_items, bounded(value[i], depth + 1, settings));
+    }
+    return py_items;
+  }
+  var out = dict({});
+  var names = py_keys(value);
+  for (var i = 0; i < len(names); i++) {
+    out[well_formed(names[i])] = bounded(value[names[i]], depth + 1, settings);
+  }
+  return out;
+};
+var array_text = function(py_items, depth, settings) {
   var parts = [];
   for (var i = 0; i < len(py_items); i++) {
     var item = py_items[i];
-    if (is_missing(item)) {
+    if (is_missing(item) || is_container(item) && deep(depth, settings)) {
       push(parts, "");
     } else if (is_array(item)) {
-      push(parts, array_text(item));
+      push(parts, array_text(item, depth + 1, settings));
     } else if (is_object(item)) {
-      push(parts, json_compact(item));
+      push(parts, json_compact(bounded(item, depth + 1, settings)));
     } else {
       push(parts, to_str(item));
     }
   }
   return join(parts, ",");
 };
-var flatten_into = function(out, path, obj) {
+var flatten_into = function(out, path, obj, depth, settings) {
   var names = py_keys(obj);
   for (var i = 0; i < len(names); i++) {
-    var py_name = names[i];
-    var value = obj[py_name];
-    if (is_missing(value)) {
+    var value = obj[names[i]];
+    if (is_missing(value) || is_container(value) && deep(depth, settings)) {
       continue;
     }
+    var key = path + well_formed(names[i]);
     if (is_object(value)) {
-      flatten_into(out, path + py_name + ".", value);
+      flatten_into(out, key + ".", value, depth + 1, settings);
+    } else if (field(RESERVED, key, false)) {
+      note(settings, "dropped: reserved name " + key);
     } else if (is_array(value)) {
-      out[path + py_name] = array_text(value);
+      out[key] = text_value(array_text(value, depth + 1, settings), settings);
     } else {
-      out[path + py_name] = scalar(value);
+      out[key] = scalar(value, settings);
     }
   }
   return out;
 };
-var clean = function(obj, prefix) {
+var clean = function(obj, prefix, settings) {
   var out = dict({});
   if (is_object(obj)) {
-    flatten_into(out, prefix, obj);
+    flatten_into(out, prefix, obj, 1, settings);
+  }
+  return out;
+};
+var limited = function(props, settings) {
+  var names = py_keys(props);
+  if (len(names) <= MAX_PROPERTIES) {
+    return props;
+  }
+  note(settings, "cut: over 1000 properties");
+  var out = dict({});
+  for (var i = 0; i < MAX_PROPERTIES; i++) {
+    out[names[i]] = props[names[i]];
   }
   return out;
 };
@@ -169,7 +259,7 @@ var prefix_of = function(label2) {
 };
 var text = function(value) {
   if (is_string(value)) {
-    return value;
+    return well_formed(value);
   }
   if (is_missing(value) || is_object(value) || is_array(value)) {
     return "";
@@ -227,14 +317,14 @@ var is_order_completed = function(event) {
   var py_name = squash(event);
   return py_name == "ordercompleted" || py_name == "completedorder";
 };
-var experiment_traits = function(props) {
+var experiment_traits = function(props, settings) {
   var experiment = text(first_present(props, ["experiment_name", "experiment_id"]));
   var variation = text(first_present(props, ["variation_name", "variation_id"]));
   if (experiment == "" || variation == "") {
     return null;
   }
   var traits = dict({});
-  traits["Experiment: " + experiment] = variation;
+  traits["Experiment: " + experiment] = text_value(variation, settings);
   return traits;
 };
 var identify = function(call, settings) {
@@ -244,15 +334,15 @@ var identify = function(call, settings) {
   if (!is_object(traits) || count(traits) == 0) {
     var traits = field(field(call, "context", null), "traits", null);
   }
-  var props = clean(traits, "");
+  var props = clean(traits, "", settings);
   if (user_id != "") {
     push(ops, ["identify", user_id]);
-    props["id"] = user_id;
+    props["id"] = text_value(user_id, settings);
   }
   if (count(props) > 0) {
-    push(ops, ["set", props]);
+    push(ops, ["set", limited(props, settings)]);
   }
-  if (field(call, "mobile", false) == true) {
+  if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) == true) {
     var mobile2 = dict({});
     mobile2[MOBILE_SESSION] = "Yes";
     push(ops, ["set", mobile2]);
@@ -281,28 +371,28 @@ var track = function(call, settings) {
   }
   var billing = amount(revenue);
   var key_prefix = setting(settings, "prefix_properties") ? prefix_of(event) : "";
-  var props = clean(raw, key_prefix);
+  var props = clean(raw, key_prefix, settings);
   if (!is_missing(billing) && source == "revenue") {
     props[key_prefix + "revenue"] = billing;
   }
   if (!is_missing(billing)) {
     props[BILLING_AMOUNT] = billing;
   }
-  var ops = [["record", event, props]];
+  var ops = [["record", event, limited(props, settings)]];
   if (order && is_array(products)) {
-    add_products(ops, key_prefix, products, timestamp(call));
+    add_products(ops, key_prefix, products, timestamp(call), settings);
   }
   if (squash(event) == "experimentviewed") {
-    var traits = experiment_traits(raw);
+    var traits = experiment_traits(raw, settings);
     if (!is_missing(traits)) {
       push(ops, ["set", traits]);
     }
   }
   return ops;
 };
-var add_products = function(ops, key_prefix, products, ts) {
+var add_products = function(ops, key_prefix, products, ts, settings) {
   for (var i = 0; i < len(products); i++) {
-    var item = clean(products[i], key_prefix);
+    var item = limited(clean(products[i], key_prefix, settings), settings);
     if (count(item) == 0) {
       continue;
     }
@@ -313,18 +403,18 @@ var add_products = function(ops, key_prefix, products, ts) {
     push(ops, ["set", item]);
   }
 };
-var viewed = function(call, kind2, label2) {
+var viewed = function(call, kind2, label2, settings) {
   var key_prefix = prefix_of(kind2);
-  var props = clean(field(call, "properties", null), key_prefix);
+  var props = clean(field(call, "properties", null), key_prefix, settings);
   var py_name = text(field(call, "name", null));
   var category = text(field(call, "category", null));
   if (py_name != "") {
-    props[key_prefix + "name"] = py_name;
+    props[key_prefix + "name"] = text_value(py_name, settings);
   }
   if (category != "") {
-    props[key_prefix + "category"] = category;
+    props[key_prefix + "category"] = text_value(category, settings);
   }
-  return ["record", "Viewed " + label2 + " " + kind2, props];
+  return ["record", "Viewed " + label2 + " " + kind2, limited(props, settings)];
 };
 var page = function(call, settings) {
   var ops = [];
@@ -337,13 +427,13 @@ var page = function(call, settings) {
       var url = text(field(context_page, "url", null));
     }
     if (url != "") {
-      view["Viewed URL"] = url;
+      view["Viewed URL"] = text_value(url, settings);
     }
     var referrer = text(field(props, "referrer", null));
     if (referrer == "") {
       var referrer = text(field(context_page, "referrer", null));
     }
-    view["Referrer"] = referrer != "" ? referrer : "Direct";
+    view["Referrer"] = referrer != "" ? text_value(referrer, settings) : "Direct";
     push(ops, ["record", PAGE_VIEW, view]);
   }
   var py_name = text(field(call, "name", null));
@@ -361,7 +451,7 @@ var page = function(call, settings) {
     var label2 = category;
   }
   if (label2 != "") {
-    push(ops, viewed(call, "Page", label2));
+    push(ops, viewed(call, "Page", label2, settings));
   }
   return ops;
 };
@@ -373,19 +463,19 @@ var screen = function(call, settings) {
   if (py_name == "") {
     return [];
   }
-  return [viewed(call, "Screen", py_name)];
+  return [viewed(call, "Screen", py_name, settings)];
 };
 var group = function(call, settings) {
   var key_prefix = prefix_of(setting(settings, "group_prefix"));
-  var props = clean(field(call, "traits", null), key_prefix);
+  var props = clean(field(call, "traits", null), key_prefix, settings);
   var group_id = text(field(call, "groupId", null));
   if (group_id != "") {
-    props[key_prefix + "id"] = group_id;
+    props[key_prefix + "id"] = text_value(group_id, settings);
   }
   if (count(props) == 0) {
     return [];
   }
-  return [["set", props]];
+  return [["set", limited(props, settings)]];
 };
 var alias = function(call, settings) {
   var user_id = text(field(call, "userId", null));
@@ -399,9 +489,31 @@ var alias = function(call, settings) {
   return [["alias", user_id, previous]];
 };
 var RULES = dict({ "identify": identify, "track": track, "page": page, "screen": screen, "group": group, "alias": alias });
+var opted_out = function(call) {
+  var integrations = field(call, "integrations", null);
+  var names = py_keys(integrations);
+  var mine = null;
+  for (var i = 0; i < len(names); i++) {
+    if (lower(names[i]) == "kissmetrics") {
+      var value = integrations[names[i]];
+      if (is_boolean(value) && value == false) {
+        return true;
+      }
+      if (is_boolean(value) || is_object(value)) {
+        var mine = value;
+      }
+    }
+  }
+  var everything = field(integrations, "All", null);
+  return is_boolean(everything) && everything == false && is_missing(mine);
+};
 var map_call = function(call, settings) {
   var rule = field(RULES, text(field(call, "type", null)), null);
   if (is_missing(rule)) {
+    return [];
+  }
+  if (opted_out(call)) {
+    note(settings, "dropped: opted out (integrations)");
     return [];
   }
   return rule(call, settings);
@@ -490,6 +602,8 @@ var masked = function(email) {
 // mapping.js
 var SHAPES = { identify: ["text"], set: ["props"], record: ["text", "props"], alias: ["text", "text"] };
 var hasOwn2 = Object.prototype.hasOwnProperty;
+var WIRE_NAMES = { _k: 1, _p: 1, _n: 1 };
+var TIME_NAMES = { _t: 1, _d: 1 };
 function warn(message) {
   try {
     if (typeof console !== "undefined" && console.warn) console.warn("[kmgen] " + message);
@@ -522,6 +636,9 @@ function ops_problem(ops) {
         var names = Object.keys(value);
         for (var k = 0; k < names.length; k++) {
           var item = value[names[k]];
+          if (hasOwn2.call(WIRE_NAMES, names[k]) || hasOwn2.call(TIME_NAMES, names[k]) && op[0] !== "set") {
+            return "returned op #" + i + " (" + op[0] + ") with the reserved wire name " + json_compact(names[k]);
+          }
           if (!(is_string(item) || item === true || item === false || is_number(item) && !is_missing(item))) {
             return "returned op #" + i + " (" + op[0] + ") with " + kind(item) + " for " + json_compact(names[k]) + "; use a string, number or boolean (clean() flattens objects)";
           }
@@ -576,7 +693,7 @@ function map_call2(call, settings) {
 
 // device.js
 var MOBILE = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i;
-var MAX_DEPTH = 64;
+var MAX_DEPTH2 = 64;
 function warn2(message) {
   try {
     if (typeof console !== "undefined" && console.warn) console.warn("[kmgen] " + message);
@@ -598,8 +715,8 @@ function plain(value, problems) {
       }
       if (v === null || typeof v !== "object") return walk(v, depth);
     }
-    if (depth > MAX_DEPTH) {
-      problems.push("nested deeper than " + MAX_DEPTH);
+    if (depth > MAX_DEPTH2) {
+      problems.push("nested deeper than " + MAX_DEPTH2);
       return void 0;
     }
     for (var s = 0; s < seen.length; s++) {
