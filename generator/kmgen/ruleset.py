@@ -16,6 +16,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from .device import subset
 from .device.subset import NOT_TRANSPILED, RULES_DIR, SITE_FUNCTIONS, check_source, refuse
 from .errors import ConfigError, MessageError
 from .paths import cache_dir
@@ -41,7 +42,8 @@ def _builtin_sources():
 
 
 def _digest(sources):
-    digest = hashlib.sha256()
+    """sha256 over the sources and the checker itself (a changed checker checks again)."""
+    digest = hashlib.sha256(Path(subset.__file__).read_bytes())
     for name, text, site in sources:
         digest.update(b'%d\0' % site + name.encode() + b'\0' + text.encode('utf-8', 'surrogatepass') + b'\0')
     return digest.hexdigest()
