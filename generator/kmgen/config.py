@@ -114,9 +114,10 @@ def validate(raw, source='settings', api_key=None):
             close = difflib.get_close_matches(str(item).lower(), KM_SKIP, n=1, cutoff=0.6)
             raise ConfigError('Unknown km_skip entry %r in %s.%s Use any of %s.' % (
                 item, source, " Did you mean %r?" % close[0] if close else '', ', '.join(KM_SKIP)))
-    if settings['script_src'] is not None and not re.fullmatch(r'(https:)?//[^\s"\'<>]+', settings['script_src']):
-        raise ConfigError('Setting %r in %s must be an https:// or // URL of kmgen.min.js, got %r.'
-                          % ('script_src', source, settings['script_src']))
+    if settings['script_src'] is not None and not re.fullmatch(r'((https:)?/)?/[^\s"\'<>/][^\s"\'<>]*',
+                                                                settings['script_src']):
+        raise ConfigError('Setting %r in %s must be an https://, // or root-relative (/...) URL of kmgen.min.js, '
+                          'got %r.' % ('script_src', source, settings['script_src']))
     if settings['site'] is not None and not SITE.fullmatch(settings['site']):
         raise ConfigError('Setting %r in %s must be a directory name of letters, digits, ".", "_" or "-", '
                           'got %r.' % ('site', source, settings['site']))
