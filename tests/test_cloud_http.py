@@ -18,16 +18,16 @@ FAST = dict(retries=3, timeout=2.0, backoff=0.01, backoff_max=0.05)
 # -- framing -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('data, expected', [
-    (b'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nGIF', (200, False, 41)),
-    (b'HTTP/1.1 200 OK\r\ncontent-length:3\r\n\r\nGIFnext', (200, False, 40)),
-    (b'HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', (503, True, 59)),
-    (b'HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n', (200, True, 38)),
-    (b'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n', (200, False, 62)),
-    (b'HTTP/1.1 204 No Content\r\n\r\n', (204, False, 27)),
-    (b'HTTP/1.1 100 Continue\r\n\r\n', (100, False, 25)),
-    (b'HTTP/1.1 200 OK\r\n\r\nbody until close', (200, True, UNTIL_CLOSE)),
-    (b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n0\r\n\r\n', (200, False, 64)),
-    (b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nT: 1\r\n\r\n', (200, False, 65)),
+    (b'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nGIF', (200, False, 41, None)),
+    (b'HTTP/1.1 200 OK\r\ncontent-length:3\r\n\r\nGIFnext', (200, False, 40, None)),
+    (b'HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', (503, True, 59, None)),
+    (b'HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n', (200, True, 38, None)),
+    (b'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n', (200, False, 62, None)),
+    (b'HTTP/1.1 204 No Content\r\n\r\n', (204, False, 27, None)),
+    (b'HTTP/1.1 100 Continue\r\n\r\n', (100, False, 25, None)),
+    (b'HTTP/1.1 200 OK\r\n\r\nbody until close', (200, True, UNTIL_CLOSE, None)),
+    (b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n0\r\n\r\n', (200, False, 64, None)),
+    (b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nT: 1\r\n\r\n', (200, False, 65, None)),
 ])
 def test_parse_response_frames_one_response(data, expected):
     assert parse_response(bytearray(data), 0) == expected

@@ -182,8 +182,9 @@ class Builder:
             return Request('POST', self.base + path, query)
         return Request('GET', url)
 
-    def build(self, message, source='message'):
-        """The requests for one checked message (see ``kmgen.message.check``).
+    def build(self, message, source='message', untimed=None):
+        """The requests for one checked message (see ``kmgen.message.check``); ``untimed`` is
+        the unix time to send when the message has no timestamp (None: send no ``_t``).
 
         Raises:
             MessageError: the message has neither userId nor anonymousId, so it has no ``_p``.
@@ -193,7 +194,9 @@ class Builder:
             raise MessageError('%s has neither "userId" nor "anonymousId": the Kissmetrics API needs an '
                                'identity (_p), so add one of them.' % source)
         ops = map_call(message, self.rules)
-        return self.ops_requests(ops, person, text(message.get('anonymousId')), timestamp(message))
+        seconds = timestamp(message)
+        return self.ops_requests(ops, person, text(message.get('anonymousId')),
+                                 untimed if seconds is None else seconds)
 
     def tapstream_alias(self, km_identity, named_identity):
         """The alias that ties Tapstream's ``km_identity`` to a named identity:
