@@ -225,8 +225,8 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc):
         self.closing = True
         if self.until_close is not None and self.inflight:
-            self.owner.answered(self, self.inflight.popleft(), *self.until_close)
             self.server_closes = True
+            self.owner.answered(self, self.inflight.popleft(), *self.until_close)
         if self.error is None:
             self.error = exc
         self.owner.lost(self, self.error)
