@@ -15,6 +15,7 @@ is rewritten into the dead-letter file). A SIGKILL at any instant leaves the sam
 the last fraction of a second of confirmations, which are sent again with the same ``_t``.
 """
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.resource_tracker
@@ -146,12 +147,13 @@ class _Worker:
 # -- the main process --------------------------------------------------------------------
 
 class JsonlOut:
-    """A JSONL output file, created on its first record (append or truncate)."""
+    """A JSONL output file, created on its first record (``mode`` 'a' appends, 'w' truncates).
+    A write is whole or not at all: one that fails half-way (a full disk) is cut off again."""
 
     def __init__(self, path, mode):
         self.path = path
         self.mode = mode
-        self.handle = None
+        self.fd = None
         self.count = 0
         self.dirty = False
 
@@ -174,15 +176,33 @@ class JsonlOut:
         if not existed:
             os.unlink(self.path)
 
+    def _open(self):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if self.mode == 'w' else 0)
+        self.fd = os.open(self.path, flags, 0o666)
+        size = os.lseek(self.fd, 0, os.SEEK_END)
+        if size and os.path.isfile(self.path):
+            # A last line torn by a kill was never confirmed in the journal: cut it off.
+            with open(self.path, 'rb') as reader:
+                reader.seek(max(0, size - 65536))
+                tail = reader.read()
+            if not tail.endswith(b'\n') and b'\n' in tail:
+                os.ftruncate(self.fd, size - len(tail) + tail.rfind(b'\n') + 1)
+
     def write(self, records):
         if not records:
             return
+        start = None
         try:
-            if self.handle is None:
-                self.handle = open(self.path, self.mode, encoding='utf-8')
-            self.handle.write(''.join(readers.json_line(r) for r in records))
-            self.handle.flush()
+            if self.fd is None:
+                self._open()
+            start = os.lseek(self.fd, 0, os.SEEK_END)
+            view = memoryview(''.join(readers.json_line(r) for r in records).encode('utf-8'))
+            while view:
+                view = view[os.write(self.fd, view):]
         except OSError as err:
+            if start is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self.fd, start)
             raise OutputError('Cannot write %s.' % describe(self.path, err)) from None
         self.count += len(records)
         self.dirty = True
@@ -190,17 +210,16 @@ class JsonlOut:
     def sync(self):
         if self.dirty:
             try:
-                os.fsync(self.handle.fileno())
+                os.fsync(self.fd)
             except OSError as err:
                 raise OutputError('Cannot write %s.' % describe(self.path, err)) from None
             self.dirty = False
 
     def close(self):
-        if self.handle is not None:
-            try:
-                self.handle.close()
-            except OSError:
-                pass
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
 
 
 class Run:
@@ -259,21 +278,24 @@ class Run:
     def prepare(self):
         """Check the inputs and every output before anything is sent (``KmgenError``: exit 2)."""
         self.check_inputs()
+        for out, what in ((self.dead, 'dead-letter file'), (self.rejects, 'rejects file')):
+            try:
+                out.probe()
+            except OutputError as err:
+                option = '--dead-letter' if out is self.dead else '--rejects'
+                raise OutputError('%s (the %s). Nothing was sent: pass %s PATH in a folder you can write to.' % (
+                    str(err).rstrip('.'), what, option)) from None
         if self.journal_path:
-            self.journal = Journal(self.journal_path)
+            try:
+                self.journal = Journal(self.journal_path)
+            except OutputError as err:
+                raise OutputError('%s Nothing was sent.' % err) from None
             for path in self.paths:
                 state = self.journal.state(path)
                 if state is not None:
                     self.states[_source(path)] = state
                     if state.done:
                         self.rejects.mode = 'a'     # an earlier run wrote the rejects of what it did
-        for out, what in ((self.dead, 'dead-letter file'), (self.rejects, 'rejects file')):
-            try:
-                out.probe()
-            except OutputError as err:
-                option = '--dead-letter' if out is self.dead else '--rejects'
-                raise OutputError('%s Nothing was sent: pass %s PATH in a folder you can write to.' % (
-                    str(err).rstrip('.') + ' (the %s).' % what, option)) from None
 
     # -- the run ------------------------------------------------------------------------
 
