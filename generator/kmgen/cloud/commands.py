@@ -54,17 +54,18 @@ def sender_args(parser):
 
 def cmd_send(args):
     from .pipeline import Run, SendOptions
+    from .report import summary
     if args.replay and args.files:
         raise KmgenError('Pass input files or --replay DEAD_LETTER, not both.')
     paths = [args.replay] if args.replay else args.files
     if not paths:
         raise KmgenError('No input: pass FILE... (JSONL, gzip or batch files; - for stdin) '
                          'or --replay %s.' % DEFAULT_DEAD_LETTER)
-    settings = None if args.replay else config.load(args.config, args.settings, args.api_key)
-    if settings is not None:
-        ruleset.load(settings)   # rules outside the subset are refused before any worker starts
+    settings = config.load(args.config, args.settings, args.api_key)
+    ruleset.load(settings)   # rules outside the subset are refused before any worker starts
     options = SendOptions(workers=args.workers, connections=args.connections, pipeline=args.pipeline,
-                          retries=args.retries, timeout=args.timeout, backoff=args.backoff, grace=args.grace)
+                          retries=args.retries, timeout=args.timeout, backoff=args.backoff, grace=args.grace,
+                          give_up=args.give_up)
     first = paths[0]
     rejects = args.rejects or ('kmgen-rejects.jsonl' if first == '-' else first + '.rejects.jsonl')
     dead_letter = args.dead_letter or args.replay or DEFAULT_DEAD_LETTER
@@ -74,13 +75,15 @@ def cmd_send(args):
     progress = args.progress
     if progress is None:
         progress = not args.dry_run and sys.stderr.isatty()
+    journal = None if args.no_journal or args.dry_run else dead_letter + '.journal'
     run = Run(paths, settings, options, dead_letter, rejects, replay=bool(args.replay),
-              progress=sys.stderr if progress else None)
+              progress=sys.stderr if progress else None, journal=journal)
     if args.dry_run:
         run.dry_run(sys.stdout)
     else:
+        run.prepare()
         run.send()
-    sys.stderr.write(run.summary(dry_run=args.dry_run) + '\n')
+    sys.stderr.write(summary(run, dry_run=args.dry_run) + '\n')
     return run.exit_code()
 
 
@@ -197,14 +200,17 @@ def register(commands, settings_args):
     send = commands.add_parser(
         'send', help='deliver Segment/RudderStack messages to the Kissmetrics HTTP API',
         description='Map Segment or RudderStack messages (JSONL, gzip or batch files) and deliver them to '
-                    'the Kissmetrics HTTP API. Failed requests go to a dead-letter file (replay it with '
-                    '--replay); invalid lines go to a rejects file. Exit status: 0 all delivered, '
-                    '1 something was dead-lettered or rejected, 2 usage error.')
+                    'the Kissmetrics HTTP API. A journal next to the dead-letter file records what is done: '
+                    'run the same command again after any stop to send the rest. Messages that failed go to '
+                    'the dead-letter file (resend them with --replay); invalid lines go to a rejects file. '
+                    'Exit status: 0 all delivered, 1 something failed, was rejected or is left to send, '
+                    '2 usage error or an output that cannot be written (nothing sent).')
     send.add_argument('files', nargs='*', metavar='FILE', help='input files (- for stdin)')
     send.add_argument('--replay', metavar='DEAD_LETTER',
-                      help='resend the requests of a dead-letter file; afterwards it holds what still failed')
+                      help='map and resend the messages of a dead-letter file with the current settings; '
+                           'afterwards it holds what still failed')
     send.add_argument('--dead-letter', metavar='PATH',
-                      help='where failed requests go, appended (default %s; with --replay, the replayed '
+                      help='where failed messages go, appended (default %s; with --replay, the replayed '
                            'file, rewritten)' % DEFAULT_DEAD_LETTER)
     send.add_argument('--rejects', metavar='PATH',
                       help='where invalid lines go (default <first input>.rejects.jsonl)')
@@ -218,6 +224,12 @@ def register(commands, settings_args):
                       help='requests in flight per connection, HTTP/1.1 pipelining; 1 turns it off (default 16)')
     send.add_argument('--grace', type=_seconds, default=5.0,
                       help='on Ctrl-C, seconds to wait for answers to requests in flight (default 5)')
+    send.add_argument('--give-up', type=_seconds, default=60.0, metavar='SECONDS',
+                      help='stop sending when nothing has succeeded for this long while requests fail on the '
+                           'network (refused, reset, timed out); the rest is sent by the next run (default 60)')
+    send.add_argument('--no-journal', action='store_true',
+                      help='keep no journal (<dead letter>.journal) of what is done: a rerun then sends everything '
+                           'again')
     send.add_argument('--progress', action='store_true', default=None,
                       help='show a progress line (default: when stderr is a terminal)')
     send.add_argument('--no-progress', dest='progress', action='store_false')

@@ -6,11 +6,13 @@ request is all Python bookkeeping. kmgen measured httpx at ~300 requests/s; on t
 ~35,000/s without pipelining and ~180,000/s with 16 requests pipelined per connection: many
 requests go out in one ``write()`` and the tiny responses are framed with ``bytes.find``.
 What is needed is small: responses framed by Content-Length, chunked or connection close;
-``Connection: close``; 1xx skipped. TLS comes from asyncio (``ssl=``). Retries, timeouts and
+``Connection: close``; ``Retry-After``; 1xx skipped. TLS comes from asyncio (``ssl=``). Retries, timeouts and
 pooling live in ``sender.py``.
 """
 
 import asyncio
+import email.utils
+import time
 from collections import deque
 
 MAX_HEAD = 65536
@@ -36,9 +38,10 @@ def parse_response(buf, pos):
     """Frame one response in ``buf`` starting at ``pos``.
 
     Returns:
-        None while the response is incomplete, else ``(status, close, end)``: ``close`` when the
-        server will close the connection after it, ``end`` the offset after its body, or
-        ``UNTIL_CLOSE`` when the body runs to the end of the connection.
+        None while the response is incomplete, else ``(status, close, end, retry_after)``:
+        ``close`` when the server will close the connection after it, ``end`` the offset after
+        its body, or ``UNTIL_CLOSE`` when the body runs to the end of the connection, and
+        ``retry_after`` the seconds of a ``Retry-After`` header (None without one).
 
     Raises:
         ProtocolError: not an HTTP/1.x response.
@@ -55,18 +58,33 @@ def parse_response(buf, pos):
         if len(_HEADS) >= 256:
             _HEADS.clear()
         _HEADS[raw] = framing
-    status, close, size = framing
+    status, close, size, retry_after = framing
     start = end + 4
     if size >= 0:
-        return (status, close, start + size) if len(buf) >= start + size else None
+        return (status, close, start + size, retry_after) if len(buf) >= start + size else None
     if size == _CHUNKED:
-        return _chunked(buf, start, status, close)
-    return status, True, UNTIL_CLOSE
+        framed = _chunked(buf, start, status, close)
+        return None if framed is None else framed + (retry_after,)
+    return status, True, UNTIL_CLOSE, retry_after
+
+
+def retry_after(value):
+    """The seconds a ``Retry-After`` value asks for (delta-seconds or an HTTP date), or None."""
+    text = value.decode('latin-1').strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _framing(head):
-    """(status, close, body size) of a lower-cased head; the size is ``_CHUNKED`` or
-    ``UNTIL_CLOSE`` when the body is not framed by Content-Length."""
+    """(status, close, body size, retry after) of a lower-cased head; the size is ``_CHUNKED``
+    or ``UNTIL_CLOSE`` when the body is not framed by Content-Length."""
     if not head.startswith(b'http/1.') or len(head) < 14 or head[8:9] != b' ' or head[12:13] not in b' \r':
         raise ProtocolError('not an HTTP/1.x response: %r' % head[:40])
     try:
@@ -78,21 +96,23 @@ def _framing(head):
         close = connection is None or b'keep-alive' not in connection
     else:
         close = connection is not None and b'close' in connection
+    wait = _header(head, b'retry-after:')
+    wait = None if wait is None else retry_after(wait)
     if status < 200 or status == 204 or status == 304:
-        return status, close, 0
+        return status, close, 0, wait
     encoding = _header(head, b'transfer-encoding:')
     if encoding is not None and b'chunked' in encoding:
-        return status, close, _CHUNKED
+        return status, close, _CHUNKED, wait
     length = _header(head, b'content-length:')
     if length is None:
-        return status, True, UNTIL_CLOSE
+        return status, True, UNTIL_CLOSE, wait
     try:
         size = int(length)
     except ValueError:
         raise ProtocolError('bad Content-Length: %r' % length) from None
     if size < 0:
         raise ProtocolError('bad Content-Length: %r' % length)
-    return status, close, size
+    return status, close, size, wait
 
 
 def _chunked(buf, pos, status, close):
@@ -121,7 +141,7 @@ class Connection(asyncio.Protocol):
     """One keep-alive connection with requests pipelined on it, answered in order.
 
     The owner (``sender.Pool``) gives it jobs with ``send``; it calls back
-    ``owner.answered(self, job, status)`` per response, and ``owner.lost(self, exc)``
+    ``owner.answered(self, job, status, retry_after)`` per response, and ``owner.lost(self, exc)``
     once when the connection ends, with the unanswered jobs still in ``inflight``.
     """
 
@@ -171,14 +191,14 @@ class Connection(asyncio.Protocol):
                 framed = parse_response(buf, pos)
                 if framed is None:
                     break
-                status, close, end = framed
+                status, close, end, wait = framed
                 if status < 200:
                     pos = end
                     continue
                 if not self.inflight:
                     raise ProtocolError('a response arrived for no request')
                 if end == UNTIL_CLOSE:
-                    self.until_close = status
+                    self.until_close = (status, wait)
                     self.closing = True
                     pos = len(buf)
                     break
@@ -188,7 +208,7 @@ class Connection(asyncio.Protocol):
                     # The server closes after this response (and must not process what
                     # follows); any later answer it still sends is read, then we close.
                     self.closing = self.server_closes = True
-                self.owner.answered(self, job, status)
+                self.owner.answered(self, job, status, wait)
             if self.closing and not self.inflight and self.until_close is None:
                 self.transport.close()
         except ProtocolError as err:
@@ -205,8 +225,8 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc):
         self.closing = True
         if self.until_close is not None and self.inflight:
-            self.owner.answered(self, self.inflight.popleft(), self.until_close)
             self.server_closes = True
+            self.owner.answered(self, self.inflight.popleft(), *self.until_close)
         if self.error is None:
             self.error = exc
         self.owner.lost(self, self.error)

@@ -22,9 +22,9 @@ import zlib
 
 from ..errors import KmgenError, MessageError
 from ..message import check
-from .requests import Request
 
 DOCUMENT_LIMIT = 64 * 1024 * 1024   # a whole-file JSON document is read up to this size
+MESSAGE_LIMIT = 1024 * 1024         # one message's JSON, in bytes (Segment's own limit is 32 KB)
 
 
 def _reject_constant(name):
@@ -56,12 +56,23 @@ def open_input(path):
 def units(path):
     """The units of one input: ``(line, raw, item)`` with ``raw`` the bytes of one line (its
     number counted from 1, blank lines skipped) or, for a whole-file document, the JSON of
-    item number ``item`` (from 0) of its batch."""
+    item number ``item`` (from 0) of its batch.
+
+    Raises:
+        InputError: the file cannot be opened, or cannot be read (truncated or corrupt gzip, an
+            I/O error) from the line named in the message (``err.line``) on.
+    """
+    line = 0
     try:
         with open_input(path) as stream:
-            yield from _units(stream)
+            for unit in _units(stream):
+                line = unit[0]
+                yield unit
     except (OSError, EOFError, zlib.error) as err:
-        raise InputError('Cannot read %s: %s.' % (path, getattr(err, 'strerror', None) or err)) from None
+        why = getattr(err, 'strerror', None) or err
+        error = InputError('Cannot read %s from line %d on: %s.' % (path, line + 1, str(why).rstrip('.')))
+        error.line = line + 1
+        raise error from None
 
 
 def _units(stream):
@@ -130,6 +141,11 @@ def batches(paths, size):
             yield source, group
 
 
+def json_line(record):
+    """One JSONL line of an output file (ASCII: a lone surrogate in a message stays readable)."""
+    return json.dumps(record) + '\n'
+
+
 def reject(source, line, item, error, raw):
     """A rejects-file record."""
     record = {'source': source, 'line': line}
@@ -161,28 +177,23 @@ def parse(source, line, raw, item):
         for index, one in enumerate(values):
             one_label = '%s item %d' % (label, index)
             try:
+                if len(raw) > MESSAGE_LIMIT:
+                    _check_size(len(json.dumps(one, ensure_ascii=False).encode()), one_label)
                 messages.append((one_label, index, check(one, one_label)))
             except MessageError as err:
-                rejects.append(reject(source, line, index, err, json.dumps(one, ensure_ascii=False)))
+                rejects.append(reject(source, line, index, err, json.dumps(one, ensure_ascii=False)[:1000]))
         return messages, rejects
     if item is not None:
         label = '%s item %d' % (label, item)
     try:
+        if len(raw) > MESSAGE_LIMIT:
+            _check_size(len(raw.rstrip(b'\r\n')), label)
         return [(label, item, check(value, label))], []
     except MessageError as err:
-        return [], [reject(source, line, item, err, text)]
+        return [], [reject(source, line, item, err, text if len(text) <= MESSAGE_LIMIT else text[:1000])]
 
 
-def parse_dead_letter(source, line, raw):
-    """One dead-letter record -> ``(record, Request)``, or raise MessageError."""
-    label = '%s:%d' % (source, line)
-    try:
-        record = DECODER.decode(raw.decode('utf-8'))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise MessageError('Invalid JSON in %s: %s.' % (label, err)) from None
-    if (not isinstance(record, dict) or record.get('method') not in ('GET', 'POST')
-            or not isinstance(record.get('url'), str) or not record['url'].startswith(('http://', 'https://'))
-            or not isinstance(record.get('body'), (str, type(None)))):
-        raise MessageError('%s is not a dead-letter record: it needs "method" (GET or POST), "url" and '
-                           '"body" (null for GET), as kmgen send writes them.' % label)
-    return record, Request(record['method'], record['url'], record.get('body'))
+def _check_size(size, label):
+    if size > MESSAGE_LIMIT:
+        raise MessageError('%s is %s bytes, over the limit of %s bytes for one message: split it or drop '
+                           'what it does not need.' % (label, format(size, ','), format(MESSAGE_LIMIT, ',')))

@@ -181,8 +181,9 @@ class Builder:
             return Request('POST', self.base + path, query)
         return Request('GET', url)
 
-    def build(self, message, source='message'):
-        """The requests for one checked message (see ``kmgen.message.check``).
+    def build(self, message, source='message', untimed=None):
+        """The requests for one checked message (see ``kmgen.message.check``); ``untimed`` is
+        the unix time to send when the message has no timestamp (None: send no ``_t``).
 
         Raises:
             MessageError: the message has neither userId nor anonymousId, so it has no ``_p``.
@@ -196,7 +197,9 @@ class Builder:
             call = message
         else:   # the site's before() may have changed the identity
             person = identity(call) or person
-        return self.ops_requests(ops, person, text(call.get('anonymousId')), timestamp(call))
+        seconds = timestamp(call)
+        return self.ops_requests(ops, person, text(call.get('anonymousId')),
+                                 untimed if seconds is None else seconds)
 
     def tapstream_alias(self, km_identity, named_identity):
         """The alias that ties Tapstream's ``km_identity`` to a named identity:

@@ -5,9 +5,18 @@ A thin layer over ``requests.Request``: it does not know what a request means. P
 in flight on each (``http1.Connection``). Outcomes:
 
 - 2xx: delivered;
-- 5xx, network errors (refused, reset, dropped mid-response) and timeouts: retried after an
-  exponential backoff with jitter, up to ``retries`` times, then dead;
-- any other status (4xx): dead at once, with its status; never retried.
+- 5xx, 408, 429, network errors (refused, reset, dropped mid-response) and timeouts: retried
+  after an exponential backoff with jitter (or the server's ``Retry-After``, up to
+  ``backoff_max``), up to ``retries`` times, then dead;
+- any other status (4xx): dead at once, with its status; never retried;
+- the circuit breaker: when nothing has succeeded for ``give_up`` seconds while requests fail
+  on the network, or a request used up its retries on the network and nothing else succeeded
+  since it was first tried, the server is taken to be down: the sender stops, and every job
+  not yet done ends *unfinished* (``job.final`` False, ``broken`` holds the reason), so that
+  the caller keeps it for a later run instead of calling it dead.
+
+A server that answers ``Connection: close`` gets no more pipelined requests on that origin:
+each would be discarded by the server and sent again.
 
 When a connection dies with several requests in flight, only the oldest unanswered one is
 charged an attempt: the ones behind it were only waiting their turn (and when the server
@@ -25,12 +34,13 @@ from .http1 import Connection
 
 USER_AGENT = 'kmgen/' + __version__
 INTERRUPTED = 'interrupted before it was sent'
+RETRIED_STATUSES = (408, 429)
 
 
 class Job:
     """A request on its way: its bytes, its attempts, and whatever the caller attached."""
 
-    __slots__ = ('request', 'data', 'attempts', 'error', 'status', 'tag', 'sent', 'handle')
+    __slots__ = ('request', 'data', 'attempts', 'error', 'status', 'tag', 'sent', 'handle', 'final', 'first_at')
 
     def __init__(self, request, tag=None):
         self.request = request
@@ -41,13 +51,15 @@ class Job:
         self.tag = tag
         self.sent = False
         self.handle = None
+        self.final = True       # False: it ended without an outcome (stopped), so it may be sent again
+        self.first_at = None
 
 
 class Options:
     """Sender settings (the ``kmgen send`` options of the same names)."""
 
     def __init__(self, connections=8, pipeline=16, retries=5, timeout=10.0, backoff=0.5,
-                 backoff_max=30.0, grace=5.0, ssl_context=None):
+                 backoff_max=30.0, grace=5.0, ssl_context=None, give_up=60.0):
         self.connections = connections
         self.pipeline = pipeline
         self.retries = retries
@@ -56,6 +68,7 @@ class Options:
         self.backoff_max = backoff_max
         self.grace = grace
         self.ssl_context = ssl_context
+        self.give_up = give_up
 
 
 def backoff_delay(attempt, base, cap, rand=random.random):
@@ -77,10 +90,12 @@ class Sender:
         on_retry: called each time a job is scheduled for another attempt.
     """
 
-    def __init__(self, options, on_done, on_retry=None):
+    def __init__(self, options, on_done, on_retry=None, on_broken=None):
         self.options = options
         self.on_done = on_done
         self.on_retry = on_retry or (lambda job: None)
+        self.on_broken = on_broken or (lambda reason: None)
+        self.broken = None          # why the circuit breaker stopped the sender
         self.loop = asyncio.get_running_loop()
         self.pools = {}
         self.waiting = set()        # jobs sleeping before a retry
@@ -90,6 +105,7 @@ class Sender:
         self._ticker = self.loop.call_later(self._tick_every(), self._tick)
         self._ssl = None
         self._abort_later = None
+        self.last_success = self.loop.time()
 
     def _tick_every(self):
         return max(0.05, min(1.0, self.options.timeout / 4))
@@ -98,8 +114,10 @@ class Sender:
         """Queue a job (a ``Request`` in ``job.request``) for delivery."""
         self.active += 1
         if self.stopping:
-            self._finish(job, False, INTERRUPTED)
+            self._finish(job, False, INTERRUPTED, final=False)
             return
+        if job.first_at is None:
+            job.first_at = self.loop.time()
         url = job.request.url
         cut = url.find('/', url.find('://') + 3)
         base = url if cut < 0 else url[:cut]
@@ -130,7 +148,7 @@ class Sender:
         for job in list(self.waiting):
             job.handle.cancel()
             self.waiting.discard(job)
-            self._finish(job, False, 'interrupted while waiting to retry (last error: %s)' % job.error)
+            self._finish(job, False, 'interrupted while waiting to retry (last error: %s)' % job.error, final=False)
         for pool in self.pools.values():
             pool.stop()
         self._abort_later = self.loop.call_later(self.options.grace, self.abort)
@@ -156,27 +174,36 @@ class Sender:
 
     # -- outcomes -------------------------------------------------------------------------
 
-    def answered(self, pool, job, status):
+    def answered(self, pool, job, status, retry_after=None):
         if 200 <= status < 300:
+            self.last_success = self.loop.time()
             self._finish(job, True, None)
-        elif status >= 500:
-            self.failed(pool, job, 'HTTP %d' % status, status)
+        elif status >= 500 or status in RETRIED_STATUSES:
+            self.failed(pool, job, 'HTTP %d' % status, status, retry_after)
         else:
             job.status = status
             job.attempts += 1
             self._finish(job, False, 'HTTP %d' % status)
 
-    def failed(self, pool, job, error, status=None):
-        """One attempt of ``job`` failed with a retryable error."""
+    def failed(self, pool, job, error, status=None, retry_after=None):
+        """One attempt of ``job`` failed with a retryable error (``status`` None: on the network)."""
         job.attempts += 1
         job.status = status
         job.error = error
+        options = self.options
         if self.stopping:
-            self._finish(job, False, error)
-        elif job.attempts > self.options.retries:
+            self._finish(job, False, error, final=False)
+        elif status is None and (self.loop.time() - self.last_success > options.give_up or (
+                job.attempts > options.retries and self.last_success < job.first_at)):
+            self.trip(error)
+            self._finish(job, False, error, final=False)
+        elif job.attempts > options.retries:
             self._finish(job, False, '%s (after %d attempts)' % (error, job.attempts))
         else:
-            delay = backoff_delay(job.attempts, self.options.backoff, self.options.backoff_max)
+            if retry_after is not None:
+                delay = min(retry_after, options.backoff_max)
+            else:
+                delay = backoff_delay(job.attempts, options.backoff, options.backoff_max)
             self.waiting.add(job)
             job.handle = self.loop.call_later(delay, self._retry, pool, job)
             self.on_retry(job)
@@ -186,9 +213,19 @@ class Sender:
         job.handle = None
         pool.queue(job)
 
-    def _finish(self, job, delivered, error):
+    def trip(self, reason):
+        """The circuit breaker: stop sending now; what is not done ends unfinished."""
+        if self.broken is not None:
+            return
+        self.broken = reason
+        self.stop()
+        self.abort()
+        self.on_broken(reason)
+
+    def _finish(self, job, delivered, error, final=True):
         if not delivered:
             job.error = error
+            job.final = final
         self.active -= 1
         self.on_done(job, delivered)
         if self.active == 0 and self._idle is not None and not self._idle.done():
@@ -210,6 +247,7 @@ class Pool:
         self.head_tail = (' HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n' % (hostport, USER_AGENT))
         self.get_tail = (self.head_tail + '\r\n').encode('ascii')
         self.pending = deque()
+        self.depth = self.options.pipeline
         self.conns = []
         self.connecting = 0
         self._pump_soon = False
@@ -239,7 +277,7 @@ class Pool:
         if self.sender.stopping:
             self.stop()
             return
-        depth = self.options.pipeline
+        depth = self.depth
         for conn in self.conns:
             if not pending:
                 return
@@ -268,8 +306,10 @@ class Pool:
             conn.closing = True
             conn.transport.close()
 
-    def answered(self, conn, job, status):
-        self.sender.answered(self, job, status)
+    def answered(self, conn, job, status, retry_after=None):
+        if conn.server_closes:
+            self.depth = 1      # it closes after each answer: pipelined requests would be discarded
+        self.sender.answered(self, job, status, retry_after)
         if self.sender.stopping and not conn.inflight and not conn.closing:
             conn.closing = True
             conn.transport.close()
@@ -299,7 +339,7 @@ class Pool:
             for job in unanswered:
                 job.sent = True
                 sender._finish(job, False, 'interrupted: sent, but no answer before the connection '
-                                           'was closed (it may have been delivered)')
+                                           'was closed (it may have been delivered)', final=False)
         elif conn.timed_out:
             # Nothing came back for ``timeout`` seconds: every request in flight waited that long.
             for job in unanswered:
@@ -324,13 +364,13 @@ class Pool:
 
     def stop(self):
         while self.pending:
-            self.sender._finish(self.pending.popleft(), False, INTERRUPTED)
+            self.sender._finish(self.pending.popleft(), False, INTERRUPTED, final=False)
         for conn in list(self.conns):
             if conn.transport is None:
                 self.conns.remove(conn)
                 jobs, conn.unsent = conn.unsent, []
                 for job in jobs:
-                    self.sender._finish(job, False, INTERRUPTED)
+                    self.sender._finish(job, False, INTERRUPTED, final=False)
             elif not conn.inflight:
                 conn.closing = True
                 conn.transport.close()
@@ -371,6 +411,9 @@ def deliver(requests, options=None):
             await sender.idle()
         finally:
             sender.close()
+        for job in jobs:
+            if not job.final and sender.broken:
+                job.error = sender.broken
         return jobs
 
     return asyncio.run(main())
