@@ -1,6 +1,6 @@
 // kmgen js_runtime/device.js: the device-mode boundary shared by the standalone
 // integration and the analytics-next plugin. It copies whatever a page passes into a plain
-// JSON-like message within DESIGN's limits (before anything unbounded is walked), runs the
+// JSON-like message within the rules' limits (docs/mapping.md) (before anything unbounded is walked), runs the
 // transpiled rules and pushes the ops onto window._kmq. Nothing here throws into the page,
 // whatever it is given (thrown Symbols, Proxies, throwing getters), and no built-in
 // prototype is touched.

@@ -17,7 +17,7 @@ export function dict(init) {
   return out;
 }
 
-// `len(list)`: the rules only take the length of arrays (see the subset in STYLE.md).
+// `len(list)`: the rules only take the length of arrays (see the subset in docs/site-rules.md).
 export function len(x) {
   return x.length;
 }

@@ -1,4 +1,4 @@
-"""Cloud requests from ops: exact wire, hand-written (DESIGN.md "Cloud mode", issue 5).
+"""Cloud requests from ops: exact wire, hand-written (docs/ops.md, issue 5).
 
 Every expected URL below is written out by hand, not computed by the code under test."""
 

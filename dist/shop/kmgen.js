@@ -1,4 +1,4 @@
-/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and examples/shop.toml | do not edit: rebuild with `kmgen build --config examples/shop.toml` */
+/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and the site's kmgen.toml | do not edit: rebuild with `kmgen build` */
 (() => {
   // runtime.js
   function Dict() {

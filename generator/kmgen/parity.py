@@ -250,7 +250,7 @@ def cloud_wire(messages, settings):
     out = []
     for message in messages:
         person, anonymous, seconds = identity(message), text(message.get('anonymousId')), timestamp(message)
-        for op in map_call(message, rules):
+        for op in builder.ruleset.map(message, rules, _quiet):   # the config's rules, site rules too
             tag = 'product' if op[0] == 'set' and '_t' in op[1] else op[0]
             for request in builder.ops_requests([op], person, anonymous, seconds):
                 parts = urlsplit(request.url)
@@ -277,7 +277,8 @@ LIBRARY_OWN = ('rvs',)
 def wire_difference(cloud, device):
     """None when the device's beacons equal the cloud's requests, else the first difference.
 
-    Compared modulo identity and time, which the modes resolve differently by design: the
+    Compared modulo identity and time, which the modes resolve differently by design
+    (docs/mapping.md, "How the two modes stay one"): the
     requests an identify op causes (the browser library aliases its anonymous identity by
     itself, the cloud aliases the message's anonymousId) are identity bookkeeping and left out
     on both sides, as is the library's own Visited Site; ``_t`` is never compared (the library
@@ -325,6 +326,10 @@ class HarnessFailure(Exception):
     """Raised inside the harness with the cause; run() turns it into a ParityError."""
 
 
+def _quiet(text):
+    """Site-rule warnings during parity: the page drops the same calls (with console.warn)."""
+
+
 def _with_identity(messages):
     out = []
     for i, message in enumerate(messages):
@@ -364,14 +369,14 @@ def stub_calls_script(api_name, calls):
             % (json.dumps(api_name), _script_json(calls)))
 
 
-def ops_difference(calls, messages, device, expected, settings):
+def ops_difference(calls, messages, device, expected, settings, mapper=map_call):
     """None when ``device`` (the whole _kmq of one form) equals ``expected`` (another form's),
     else the first differing op and the call it belongs to."""
     if device == expected:
         return None
     boundaries, position = [], 0
     for message in messages:
-        position += len(map_call(message, settings))
+        position += len(mapper(message, settings))
         boundaries.append(position)
     for index in range(max(len(device), len(expected))):
         a = device[index] if index < len(device) else None
@@ -614,10 +619,15 @@ def run(config_path, generated=600, seed=0, messages_path=None, levels=None):
     try:
         from playwright.sync_api import Error as PlaywrightError, sync_playwright
     except ImportError:
-        raise ParityError("kmgen parity needs Playwright: pip install 'kmgen[test]' (no browser "
+        raise ParityError("kmgen parity needs Playwright: pip install 'kmgen[parity]' (no browser "
                           "download: it drives Debian's Chromium at %s)." % CHROMIUM) from None
     settings = config_module.load(config=config_path)
+    from .ruleset import load as load_rules
     rules = config_module.rule_settings(settings)
+    site_rules = load_rules(settings)   # refuses rules outside the subset before Chromium starts
+
+    def mapper(message, rule_settings):
+        return site_rules.map(message, rule_settings, _quiet)
     recorded = read_messages(messages_path) if messages_path is not None else []
     cases = ([case['call'] for _, case in vectors() if not case.get('settings')]
              + generated_messages(generated, seed) + recorded)
@@ -649,7 +659,7 @@ def run(config_path, generated=600, seed=0, messages_path=None, levels=None):
                         if level in skipped:
                             results[level] = (None, 0)
                             continue
-                        problem, count = _level(harness, level, kind_cases, rules, settings)
+                        problem, count = _level(harness, level, kind_cases, rules, settings, mapper)
                         results[level] = (problem is None, count)
                         if problem is not None:
                             problems.append('%s, %s level: %s' % (kind, level, problem))
@@ -666,25 +676,25 @@ def run(config_path, generated=600, seed=0, messages_path=None, levels=None):
     return rows, problems, facts
 
 
-def _level(harness, level, messages, rules, settings):
+def _level(harness, level, messages, rules, settings, mapper=map_call):
     """(problem or None, cases) for one level and one call type's messages."""
     if level == 'api':
         calls = api_calls(messages)
         result = harness.api(calls)
-        return first_difference(result['messages'], result['kmq'], rules), len(calls)
+        return first_difference(result['messages'], result['kmq'], rules, mapper), len(calls)
     if level == 'stub':
         calls = api_calls(messages)
         reference = harness.api(calls)
         device = harness.stub(calls)
-        return ops_difference(calls, reference['messages'], device, reference['all'], rules), len(calls)
+        return ops_difference(calls, reference['messages'], device, reference['all'], rules, mapper), len(calls)
     if level == 'plugin':
         calls = segment_calls(messages)
         result = harness.plugin(calls)
         problem = alias_target_problem(calls, result['messages'])
-        return problem or first_difference(result['messages'], result['kmq'], rules), len(calls)
+        return problem or first_difference(result['messages'], result['kmq'], rules, mapper), len(calls)
     if level == 'message':
         result = harness.message(messages)
-        return first_difference(messages, result['kmq'], rules), len(messages)
+        return first_difference(messages, result['kmq'], rules, mapper), len(messages)
     sendable = _with_identity(messages)
     log = harness.wire(sendable)
     sent = ([initial_page_message()] if settings['initial_page'] else []) + sendable

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jinja2
 
-from .. import __version__, config
+from .. import __version__, config, ruleset as ruleset_module
 from ..errors import BuildError
 from ..paths import data_dir
 from .bundle import bundle, esbuild_version, find_esbuild
@@ -49,16 +49,6 @@ def _environment():
                              keep_trailing_newline=True)
     env.filters['js'] = js_literal
     return env
-
-
-def _display(path):
-    """``path`` as written in generated headers: relative to the working directory when
-    inside it, else just its name (never an absolute path)."""
-    path = Path(path)
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.name
 
 
 def sri(data):
@@ -123,16 +113,18 @@ def csp_sources(settings, snippet_hash):
 
 
 def render(config_path, settings):
-    """Build every file in memory. Returns {file name: bytes}."""
+    """Build every file in memory. Returns {file name: bytes}. No file name of the site's
+    (config, site rules) is written: renaming them changes no byte and no hash."""
     env = _environment()
     context = template_context(settings)
-    source = _display(config_path)
-    header = ('kmgen %s | generated from generator/kmgen/rules, js_runtime/, templates/ and %s | '
-              'do not edit: rebuild with `kmgen build --config %s`' % (__version__, source, source))
+    rules = ruleset_module.load(settings)
+    header = ('kmgen %s | generated from generator/kmgen/rules, js_runtime/, templates/ and the site\'s '
+              'kmgen.toml%s | do not edit: rebuild with `kmgen build`'
+              % (__version__, ' and site rules' if rules.site is not None else ''))
     out = {}
     with tempfile.TemporaryDirectory(prefix='kmgen-build-') as tmp:
         tmp = Path(tmp)
-        transpile(tmp)
+        transpile(tmp, ruleset=rules)
         shutil.copyfile(data_dir('js_runtime') / 'device.js', tmp / 'device.js')
         for name in ('integration', 'plugin'):
             (tmp / (name + '.js')).write_text(env.get_template(name + '.js.j2').render(context), encoding='utf-8')
@@ -154,17 +146,17 @@ def render(config_path, settings):
     sources, policy = csp_sources(settings, csp)
     out['snippet.html'] = env.get_template('snippet.html.j2').render(
         header=header, script=script, csp_hash=csp, csp_policy=policy).encode()
-    out['manifest.json'] = manifest(out, settings, config_path, csp, sources, policy)
+    out['manifest.json'] = manifest(out, settings, config_path, csp, sources, policy, rules)
     return out
 
 
-def manifest(files, settings, config_path, csp, sources, policy):
-    digest = hashlib.sha256(inputs_digest('build').encode())
+def manifest(files, settings, config_path, csp, sources, policy, rules=None):
+    digest = hashlib.sha256(inputs_digest('build', rules).encode())
     digest.update(Path(config_path).read_bytes())
     for path in sorted(data_dir('templates').glob('*.j2')):
         digest.update(path.name.encode() + b'\0' + path.read_bytes())
     data = {
-        'site': Path(config_path).stem,
+        'site': settings['site'],
         'files': {name: {'bytes': len(body), 'gzip_bytes': len(gzip.compress(body, 9, mtime=0)), 'sri': sri(body)}
                   for name, body in sorted(files.items())},
         'csp': {'snippet_script': csp, 'inline': settings['script_src'] is None, 'sources': sources,
@@ -175,12 +167,17 @@ def manifest(files, settings, config_path, csp, sources, policy):
     return (json.dumps(data, indent=2, sort_keys=True) + '\n').encode()
 
 
+def out_dir_for(config_path, settings):
+    """``dist/<site>`` (the ``site`` setting), else ``dist/<config file name>``."""
+    return Path('dist') / (settings['site'] or Path(config_path).stem)
+
+
 def build(config_path, out_dir=None):
     """Validate ``config_path``, build, and write the files into ``out_dir``
-    (default ``dist/<config name>``). Returns (out_dir, {name: bytes}, seconds)."""
+    (default ``dist/<site>``). Returns (out_dir, {name: bytes}, seconds)."""
     started = time.perf_counter()
     settings = config.load(config=config_path)
-    out_dir = Path(out_dir) if out_dir is not None else Path('dist') / Path(config_path).stem
+    out_dir = Path(out_dir) if out_dir is not None else out_dir_for(config_path, settings)
     files = render(config_path, settings)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
-"""The Kissmetrics mapping rules: one normalised call -> a list of ops (DESIGN.md).
+"""The Kissmetrics mapping rules: one normalised call -> a list of ops (docs/mapping.md).
 
 This module is THE single source. CPython runs it for cloud mode; Transcrypt compiles it,
 unchanged, into the browser integration. It stays inside the transpiled subset
-(STYLE.md section 3, enforced by ``kmgen.device.subset``) and never reads a clock,
+(docs/site-rules.md, "The subset"; enforced by ``kmgen.device.subset``) and never reads a clock,
 a global or the page: the timestamp and the mobile flag arrive in ``call``.
 
 Where Segment's and RudderStack's message shapes differ, the difference is absorbed here,

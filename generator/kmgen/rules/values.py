@@ -1,6 +1,6 @@
-"""Value cleaning: one ``clean`` for every call type and every depth (DESIGN.md, "Values").
+"""Value cleaning: one ``clean`` for every call type and every depth (docs/mapping.md, "Values").
 
-Transpiled as-is to JavaScript; stay inside the subset (STYLE.md section 3).
+Transpiled as-is to JavaScript; stay inside the subset (docs/site-rules.md, "The subset").
 """
 
 from .portable import (cut, date_value, field, is_array, is_missing, is_number, is_object,
