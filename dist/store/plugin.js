@@ -894,11 +894,36 @@ function load(w, d, nonce) {
 }
 var first = mobile;
 var state = { debug: false, messages: [] };
+var aliasTargets = typeof WeakMap === "function" ? /* @__PURE__ */ new WeakMap() : null;
+function watchAliases(analytics) {
+  var factory = analytics && analytics.eventFactory;
+  if (!aliasTargets || !factory || typeof factory.alias !== "function" || factory.alias.kmgen) return;
+  var alias2 = factory.alias;
+  factory.alias = function(to) {
+    var event = alias2.apply(this, arguments);
+    try {
+      if (event && typeof event === "object") aliasTargets.set(event, to);
+    } catch (e) {
+    }
+    return event;
+  };
+  factory.alias.kmgen = true;
+}
+function aliasTarget(event) {
+  var to = aliasTargets && aliasTargets.get(event);
+  if (typeof to === "string" && to !== "") return to;
+  if (event.previousId !== null && event.previousId !== void 0 && event.userId === event.previousId) {
+    warn2("alias(): the new id was replaced by the current user id " + JSON.stringify(event.userId) + " before it reached kmgen; the call was dropped (call alias before identify).");
+    return null;
+  }
+  return event.userId;
+}
 function deliver(ctx) {
   guard(function() {
-    var event = ctx.event, label2 = event.type + "()";
+    var event = ctx.event, label2 = event.type + "()", userId = event.userId;
+    if (event.type === "alias" && (userId = aliasTarget(event)) === null) return;
     if (event.type === "alias" && (event.previousId === null || event.previousId === void 0 || event.previousId === "")) {
-      aliasToCurrentIdentity(text2(event.userId), SETTINGS, label2, state);
+      aliasToCurrentIdentity(text2(userId), SETTINGS, label2, state);
       return;
     }
     var extra = {};
@@ -909,7 +934,7 @@ function deliver(ctx) {
     sendMessage({
       type: event.type,
       event: event.event,
-      userId: event.userId,
+      userId,
       anonymousId: event.anonymousId,
       previousId: event.previousId,
       groupId: event.groupId,
@@ -932,8 +957,9 @@ var plugin = {
   isLoaded: function() {
     return true;
   },
-  load: function() {
+  load: function(ctx, analytics) {
     guard(function() {
+      watchAliases(analytics);
       load(window, document, "");
     }, "kmgen", "could not load the Kissmetrics library");
     return Promise.resolve();

@@ -96,7 +96,7 @@ def test_a_one_character_fault_in_either_mode_is_caught_with_a_diff(server, watc
     watched.evaluate(device_fault)
     faulty = run_in_page(watched, SEND_MESSAGES, 'analytics', messages)
     assert first_difference(messages, faulty['kmq'], rule_settings()) == (
-        'call #0 differs\n  call:   {"event":"Signed Up","properties":{"plan":"pro"},"type":"track"}\n'
+        'call #0 differs\n  call:   {"type":"track","event":"Signed Up","properties":{"plan":"pro"}}\n'
         '  device: [["record","Signed Up!",{"Signed Up - plan":"pro"}]]\n'
         '  cloud:  [["record","Signed Up",{"Signed Up - plan":"pro"}]]')
 
@@ -105,6 +105,6 @@ def test_a_one_character_fault_in_either_mode_is_caught_with_a_diff(server, watc
         ops[0][2] = {key.replace(' - ', ' -'): value for key, value in ops[0][2].items()}
         return ops
     assert first_difference(messages, clean['kmq'], rule_settings(), mapper=cloud_fault) == (
-        'call #0 differs\n  call:   {"event":"Signed Up","properties":{"plan":"pro"},"type":"track"}\n'
+        'call #0 differs\n  call:   {"type":"track","event":"Signed Up","properties":{"plan":"pro"}}\n'
         '  device: [["record","Signed Up",{"Signed Up - plan":"pro"}]]\n'
         '  cloud:  [["record","Signed Up",{"Signed Up -plan":"pro"}]]')

@@ -35,9 +35,10 @@ HEADER = ['call', 'public', 'API', 'stub', 'form', 'plugin', 'whole', 'messages'
 INLINE = {'prefix_properties': False, 'track_named_pages': False, 'group_prefix': 'Team Ünï', 'api_name': 'kmApi',
           'initial_page': False, 'km_skip': ['visited_site', 'search_engine', 'ad_campaign', 'referrer', 'form_fields'],
           'cookie_domain': '.shop.test', 'library_host': 'km-lib.shop.test',
-          'tracking_host': 'https://trk.shop.test'}
+          'tracking_host': 'https://trk.shop.test', 'site': 'my-shop'}
 STUB = {'script_src': '//static.shop.test/js/kmgen.min.js', 'track_categorized_pages': False,
-        'record_page_view': False, 'tapstream_account': 'shop</script>', 'library_host': 'km.shop.test:8443'}
+        'record_page_view': False, 'tapstream_account': 'shop</script>', 'library_host': 'km.shop.test:8443',
+        'rules': 'store_rules.py'}
 
 
 def kmgen_parity(config_path, *args, fault=False, env=None):
@@ -78,6 +79,7 @@ def test_every_setting_inline(tmp_path):
 
 def test_every_setting_with_script_src_and_recorded_messages(tmp_path):
     path = write_config(tmp_path / 'stub.toml', STUB)
+    (tmp_path / 'store_rules.py').write_text((ROOT / 'examples' / 'store_rules.py').read_text(encoding='utf-8'))
     recorded = tmp_path / 'site.jsonl'
     recorded.write_text('\n'.join(json.dumps(m) for m in [
         {'type': 'identify', 'userId': 'rec-1', 'context': {'traits': {'plan': 'pro'}}, 'originalTimestamp': '2024-05-01T00:00:00Z'},
