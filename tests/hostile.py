@@ -215,7 +215,7 @@ PRELUDE = r'''(() => {
     }
     R.calls++;
     countQueued(before);
-    return result;
+    return {result, before};
   }
   R.runSync = function (calls, offset, phase) {
     R.phase = phase;
@@ -226,9 +226,11 @@ PRELUDE = r'''(() => {
     R.done = false;
     R.phase = phase;
     for (let i = 0; i < calls.length; i++) {
-      const result = one(calls, i, offset);
+      const made = one(calls, i, offset), result = made && made.result;
       if (awaitEach && result && typeof result.then === 'function') {
         try { await result; } catch (e) { R.rejected.push({index: offset + i, what: describe(e)}); }
+        R.current = offset + i;
+        countQueued(made.before);   // what a plugin pushed once analytics-next delivered the call
       }
       if (i % 250 === 249) await new Promise((r) => setTimeout(r, 0));
     }
@@ -242,21 +244,22 @@ PRELUDE = r'''(() => {
   function sendable(op) {
     const fail = (why) => { throw new Error(why); };
     if (!Array.isArray(op) || typeof op[0] !== 'string') fail('not a [command, ...] array');
-    const check = (s, what) => {
+    // Names (ids, event names, keys) are never cut (DESIGN, "Values"); string values are.
+    const check = (s, what, value) => {
       if (typeof s !== 'string') fail(what + ' is a ' + typeof s);
-      if (s.length > 8192) fail(what + ' is ' + s.length + ' code units (Limits: 8,192)');
+      if (value && s.length > 8192) fail(what + ' is ' + s.length + ' code units (Limits: 8,192)');
       encodeURIComponent(s);
     };
     for (let i = 1; i < op.length; i++) {
       const x = op[i];
-      if (typeof x === 'string') check(x, 'argument ' + i);
+      if (typeof x === 'string') check(x, 'argument ' + i, false);
       else if (x !== null && typeof x === 'object' && !Array.isArray(x)) {
         const names = Object.keys(x);
         if (names.length > 1000) fail(names.length + ' properties (Limits: 1,000)');
         for (const k of names) {
-          check(k, 'a key');
+          check(k, 'a key', false);
           const v = x[k];
-          if (typeof v === 'string') check(v, 'the value of ' + JSON.stringify(k.slice(0, 40)));
+          if (typeof v === 'string') check(v, 'the value of ' + JSON.stringify(k.slice(0, 40)), true);
           else if (!(typeof v === 'number' && isFinite(v)) && typeof v !== 'boolean') fail('the value of ' + JSON.stringify(k.slice(0, 40)) + ' is ' + describe(v));
         }
       } else fail('argument ' + i + ' is ' + describe(x));
