@@ -227,7 +227,8 @@ def first_difference(got, want):
 def test_a_bomb_call_returns_with_one_warning_and_what_the_limits_keep(name, hostile_page, server, sites):
     """DESIGN, "Limits": depth 32 (the properties object is level 1), 1,000 properties (the
     first in key order), strings cut at 8,192 code units at a code-point boundary; one
-    warning per call. The < 1 s bound only guards against a hang (speed is the bench's)."""
+    warning per call. The 2 s bound only guards against a hang on a loaded 2-core CI
+    machine; DESIGN's 50 ms is the bench's to measure (tests/hostile.py bomb_times)."""
     page = hostile_page
     page.goto(server.page('bomb.html', html(snippet(sites['plain']))))
     try:
@@ -235,7 +236,7 @@ def test_a_bomb_call_returns_with_one_warning_and_what_the_limits_keep(name, hos
     except PlaywrightTimeout:
         pytest.fail('%s: track("Bomb", value) did not return within 15 s: the page hung' % name)
     assert result['error'] is None, '%s: the call threw %s' % (name, result['error'])
-    assert result['ms'] < 1000, '%s: the call held the main thread %.0f ms' % (name, result['ms'])
+    assert result['ms'] < 2000, '%s: the call held the main thread %.0f ms' % (name, result['ms'])
     kmgen = [w for w in result['warnings'] if w.startswith('[kmgen]')]
     assert len(result['warnings']) == 1 and len(kmgen) == 1, '%s: warnings %s' % (name, result['warnings'])
     problem = first_difference(result['ops'], hostile.BOMBS[name][1])
