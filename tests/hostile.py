@@ -1,5 +1,5 @@
-"""Hostile input for the browser integration, generated from a seed (DESIGN, "Device build"
-and "Limits"; issue 11, "Never throws" and "Never hangs").
+"""Hostile input for the browser integration, generated from a seed (README, "The browser
+integration"; docs/mapping.md, "Limits"; issue 11, "Never throws" and "Never hangs").
 
 Two parts:
 
@@ -12,7 +12,7 @@ Two parts:
   ``constructor`` keys, lone surrogates, callbacks that throw any of these... Each call is a
   JavaScript expression, so a failure prints a call one can paste into a console.
 - ``BOMBS``: inputs that hold the page for seconds or forever if walked naively, each with
-  the ops DESIGN's Limits say must reach ``_kmq`` (written here from the DESIGN text, not
+  the ops docs/mapping.md's Limits say must reach ``_kmq`` (written here from that text, not
   produced by the code under test).
 
 ``PRELUDE`` is an init script (it runs before any page script): it snapshots the window's
@@ -244,7 +244,7 @@ PRELUDE = r'''(() => {
   function sendable(op) {
     const fail = (why) => { throw new Error(why); };
     if (!Array.isArray(op) || typeof op[0] !== 'string') fail('not a [command, ...] array');
-    // Names (ids, event names, keys) are never cut (DESIGN, "Values"); string values are.
+    // Names (ids, event names, keys) are never cut (docs/mapping.md); string values are.
     const check = (s, what, value) => {
       if (typeof s !== 'string') fail(what + ' is a ' + typeof s);
       if (value && s.length > 8192) fail(what + ' is ' + s.length + ' code units (Limits: 8,192)');
@@ -554,7 +554,7 @@ def reproduction(seed, generated, start, index, api='analytics'):
 
 
 # ---------------------------------------------------------------------------------------
-# Bombs (DESIGN, "Limits" and "Key order"), each passed as track('Bomb', <value>)
+# Bombs (docs/mapping.md, "Limits" and "Key order"), each passed as track('Bomb', <value>)
 # ---------------------------------------------------------------------------------------
 
 CAP_STRING, CAP_PROPS, CAP_DEPTH = 8192, 1000, 32
@@ -574,7 +574,7 @@ def _deep_expected():
     return {'Bomb - ' + 'd.' * (k - 1) + 'v': k for k in range(1, CAP_DEPTH + 1)}
 
 
-# name -> (JavaScript building the properties, the record's properties DESIGN asks for)
+# name -> (JavaScript building the properties, the record's properties the Limits ask for)
 BOMBS = {
     '1e8-character string': (
         # A surrogate pair straddles code unit 8,192: the cut is at the code point before it.

@@ -1,12 +1,12 @@
 """Never throws, never hangs (issue 11): generated hostile calls in every form of the
-integration, and bomb inputs against DESIGN's Limits, in Debian's Chromium.
+integration, and bomb inputs against the Limits (docs/mapping.md), in Debian's Chromium.
 
 Every form gets seeded calls from tests/hostile.py (10,000 in all per run): the inline
 snippet, the ``script_src`` stub (half the calls buffered before kmgen.min.js arrives, half
 after) and plugin.js inside the real @segment/analytics-next from npm. Each form must end
 with 0 uncaught page errors, 0 exceptions out of an API method, 0 exceptions out of functions
 queued on ``_kmq`` when the library runs them, 0 ops the library could not send, 0 changed
-built-in prototypes and no global beyond DESIGN's list, and must still map an ordinary call
+built-in prototypes and no global beyond the README's list, and must still map an ordinary call
 afterwards. A failure prints a few reproducing calls (seed, index, the call as JavaScript).
 ``KMGEN_HOSTILE_SEED=N`` runs other calls.
 """
@@ -27,7 +27,7 @@ from tests.conftest import ROOT
 SEED = int(os.environ.get('KMGEN_HOSTILE_SEED', '20261201'))
 CALLS = {'inline': 5000, 'stub': 3000, 'plugin': 2000}   # 10,000 per run (analytics-next is the slow one)
 SCRIPT_SRC = 'https://cdn.kmgen.test/kmgen.min.js'        # the 'src' site's script_src
-# DESIGN, "Device build": _kmq, _kmk (and _tsq with Tapstream), the KM_* options the config
+# The README's list: _kmq, _kmk (and _tsq with Tapstream), the KM_* options the config
 # sets (the test sites set KM_SKIP_PAGE_VIEW only) and the API name, except in the plugin form.
 ALLOWED = {'inline': {'_kmq', '_kmk', 'KM_SKIP_PAGE_VIEW', 'analytics'},
            'stub': {'_kmq', '_kmk', 'KM_SKIP_PAGE_VIEW', 'analytics'},
@@ -200,7 +200,7 @@ def test_generated_hostile_calls_never_throw_into_the_page(form, hostile_page, s
     counts['globals beyond the allowed list'] = len(globals_added)
     counts['prototype changes'] = len(report_after['prototypes'])
     if globals_added:
-        problems.append('globals beyond DESIGN\'s list: %s' % ', '.join(globals_added))
+        problems.append('globals beyond the README\'s list: %s' % ', '.join(globals_added))
     if report_after['prototypes']:
         problems.append('built-in prototypes changed: %s' % '; '.join(report_after['prototypes'][:10]))
     if probed != [['record', 'Probe', {'Probe - ok': 1}]]:
@@ -210,25 +210,25 @@ def test_generated_hostile_calls_never_throw_into_the_page(form, hostile_page, s
 
 
 def first_difference(got, want):
-    """A short description of how the bomb call's ops differ from DESIGN's, or None."""
+    """A short description of how the bomb call's ops differ from what the Limits keep, or None."""
     if not (len(got) == 1 and isinstance(got[0], list) and got[0][:2] == ['record', 'Bomb'] and len(got[0]) == 3):
         return 'expected one op ["record", "Bomb", {...}], got %s' % json.dumps(got)[:400]
     have, expect = list(got[0][2].items()), list(want.items())
     for i, (a, b) in enumerate(zip(have, expect)):
         if a != b:
-            return 'property #%d is %s, DESIGN asks for %s' % (i, json.dumps(a)[:200], json.dumps(b)[:200])
+            return 'property #%d is %s, the Limits keep %s' % (i, json.dumps(a)[:200], json.dumps(b)[:200])
     if len(have) != len(expect):
-        return '%d properties, DESIGN asks for %d (next: %s)' % (
+        return '%d properties, the Limits keep %d (next: %s)' % (
             len(have), len(expect), json.dumps((have + expect)[min(len(have), len(expect))])[:200])
     return None
 
 
 @pytest.mark.parametrize('name', list(hostile.BOMBS))
 def test_a_bomb_call_returns_with_one_warning_and_what_the_limits_keep(name, hostile_page, server, sites):
-    """DESIGN, "Limits": depth 32 (the properties object is level 1), 1,000 properties (the
+    """docs/mapping.md, "Limits": depth 32 (the properties object is level 1), 1,000 properties (the
     first in key order), strings cut at 8,192 code units at a code-point boundary; one
     warning per call. The 2 s bound only guards against a hang on a loaded 2-core CI
-    machine; DESIGN's 50 ms is the bench's to measure (tests/hostile.py bomb_times)."""
+    machine; the 50 ms goal is the bench's to measure (tests/hostile.py bomb_times)."""
     page = hostile_page
     page.goto(server.page('bomb.html', html(snippet(sites['plain']))))
     try:
