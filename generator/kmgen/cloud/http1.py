@@ -1,7 +1,7 @@
 """A small HTTP/1.1 client connection for asyncio: keep-alive and pipelining, nothing else.
 
 Why not aiohttp or httpx: the Kissmetrics API is one tiny GET per event, so the cost per
-request is all Python bookkeeping. DESIGN.md measured httpx at ~300 requests/s; on the same
+request is all Python bookkeeping. kmgen measured httpx at ~300 requests/s; on the same
 10,000 GETs from one process (``bench/cloud.py``) aiohttp does ~8,000/s, this connection
 ~35,000/s without pipelining and ~180,000/s with 16 requests pipelined per connection: many
 requests go out in one ``write()`` and the tiny responses are framed with ``bytes.find``.
