@@ -343,7 +343,7 @@ def test_dry_run_prints_method_url_and_body_and_writes_nothing(toml, tmp_path, c
     assert code == 1 and out == (
         'GET %s/e?_k=%s&_p=u&_n=E&E%%20-%%20a=b%%20c\n' % (k, API_KEY)
         + 'GET %s/a?_k=%s&_p=x&_n=u\n' % (k, API_KEY)
-        + 'POST %s/s _k=%s&_p=u&id=u&long=%s\n' % (k, API_KEY, 'y' * 2000))
+        + 'POST %s/s _k=%s&_p=u&long=%s&id=u\n' % (k, API_KEY, 'y' * 2000))
     assert err == ('kmgen send: rejected track message in %s:3 has no "event": add "event": "<what happened>".\n'
                    'kmgen send: would send 2 events (3 requests), rejected 1\n' % path)
     assert sorted(os.listdir(tmp_path)) == ['in.jsonl', 'kmgen.toml']
@@ -444,15 +444,15 @@ def test_explain_shows_ops_pushes_and_requests(capsys):
     assert out == (
         'ops (the rules, shared by both modes):\n'
         '  ["identify","u1"]\n'
-        '  ["set",{"id":"u1","plan":"pro"}]\n'
+        '  ["set",{"plan":"pro","id":"u1"}]\n'
         '\n'
         'device (pushed onto _kmq in the browser; the Kissmetrics library adds the identity):\n'
         '  _kmq.push(["identify","u1"]);\n'
-        '  _kmq.push(["set",{"id":"u1","plan":"pro"}]);\n'
+        '  _kmq.push(["set",{"plan":"pro","id":"u1"}]);\n'
         '\n'
         "cloud (HTTP requests, _p = 'u1'):\n"
         '  GET %s/a?_k=%s&_p=a1&_n=u1&_t=1714564800&_d=1\n'
-        '  GET %s/s?_k=%s&_p=u1&_t=1714564800&_d=1&id=u1&plan=pro\n' % (k, API_KEY, k, API_KEY))
+        '  GET %s/s?_k=%s&_p=u1&_t=1714564800&_d=1&plan=pro&id=u1\n' % (k, API_KEY, k, API_KEY))
 
 
 def test_explain_warns_about_long_names_and_missing_identity(tmp_path, capsys):
