@@ -8,7 +8,6 @@ With ``KMGEN_SCENARIOS=path`` each scenario appends its figures to that JSONL fi
 table in the README is made from it)."""
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -19,16 +18,9 @@ import pytest
 
 from tests.conftest import API_KEY, ROOT
 from tests.fake_km import FakeKM, always, first_attempts, matching
-from tests.test_cloud_send import ledger, messages, write_jsonl
+from tests.test_cloud_send import ledger, messages, record, write_jsonl
 
 QUICK = ['--retries', '3', '--backoff', '0.01', '--timeout', '2', '--no-progress']
-
-
-def record(name, book, code, seconds):
-    path = os.environ.get('KMGEN_SCENARIOS')
-    if path:
-        with open(path, 'a') as handle:
-            handle.write(json.dumps(dict(book, scenario=name, exit=code, seconds=round(seconds, 2))) + '\n')
 
 
 def toml_for(tmp_path, url, name='kmgen.toml'):

@@ -46,6 +46,14 @@ def messages(n, start=0):
     return out
 
 
+def record(name, book, code, seconds):
+    """With ``KMGEN_SCENARIOS=path``, append a scenario's figures to that JSONL file."""
+    path = os.environ.get('KMGEN_SCENARIOS')
+    if path:
+        with open(path, 'a') as handle:
+            handle.write(json.dumps(dict(book, scenario=name, exit=code, seconds=round(seconds, 2))) + '\n')
+
+
 def write_jsonl(path, items):
     path.write_text(''.join(json.dumps(m) + '\n' for m in items))
     return str(path)
@@ -406,10 +414,13 @@ def test_a_truncated_gzip_delivers_what_was_read_names_the_line_and_goes_on(serv
         except EOFError:
             pass
     after = write_jsonl(tmp_path / 'after.jsonl', items[300:])
+    started = time.monotonic()
     code, _, err = kmgen(['send', str(bad), after, '--config', toml, '--dead-letter', str(tmp_path / 'd.jsonl')]
                          + QUICK, capsys)
     sent = items[:readable] + items[300:]
     book = ledger(server, sent)
+    record('a .gz cut in half, then another file (%d of 300 lines readable)' % readable, book, code,
+           time.monotonic() - started)
     assert code == 1 and 100 < readable < 300 and book['once'] == book['requests']
     assert ledger(server, items[readable:300])['lost'] == len(expected_keys(server, items[readable:300]))
     assert err.splitlines()[1:] == [
