@@ -10,8 +10,6 @@ import gzip
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 
@@ -19,8 +17,8 @@ import pytest
 
 from kmgen import cli, config
 from kmgen.cloud.requests import Builder
-from tests.conftest import API_KEY, ROOT
-from tests.fake_km import FakeKM, always, every, first_attempts, in_turn, matching
+from tests.conftest import API_KEY
+from tests.fake_km import FakeKM, every, first_attempts, in_turn, matching
 
 QUICK = ['--workers', '1', '--retries', '3', '--backoff', '0.01', '--timeout', '2', '--no-progress']
 
@@ -57,17 +55,6 @@ def record(name, book, code, seconds):
 def write_jsonl(path, items):
     path.write_text(''.join(json.dumps(m) + '\n' for m in items))
     return str(path)
-
-
-def start_send(tmp_path, server, items, *options):
-    """`kmgen send` as a child process against ``server``; returns (process, dead-letter path)."""
-    toml = tmp_path / 'kmgen.toml'
-    toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (API_KEY, server.url))
-    dead = str(tmp_path / 'dead.jsonl')
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'kmgen', 'send', write_jsonl(tmp_path / 'in.jsonl', items), '--config', str(toml),
-         '--dead-letter', dead, '--no-progress'] + list(options), cwd=str(ROOT), stderr=subprocess.PIPE, text=True)
-    return proc, dead
 
 
 _TIME = re.compile(r'&_t=(\d+)&_d=1')

@@ -25,7 +25,6 @@ import signal
 import threading
 import time
 
-from ..errors import KmgenError
 from . import readers
 from .core import ACTIVE_LIMIT, Core, Tally
 from .journal import Journal, OutputError, describe
@@ -565,7 +564,7 @@ class Run:
         counts = self.tally.counts
         for source, units in _all_units(self):
             lines = []
-            for _, line, raw, item in units:
+            for line, raw, item in units:
                 for event in events(source, line, raw, item, builder, None, self.replay):
                     if event.__class__ is not Event:
                         counts['rejected'] += 1
@@ -591,19 +590,13 @@ SHOW_REJECTS = 10
 
 
 def _all_units(run):
+    """``(source, [(line, raw, item), ...])`` of every input, the unreadable rest of a file
+    noted in ``run.read_errors``."""
     for path in run.paths:
-        source = _source(path)
-        group = []
         try:
-            for ordinal, (line, raw, item) in enumerate(readers.units(path)):
-                group.append((ordinal, line, raw, item))
-                if len(group) >= run.options.batch:
-                    yield source, group
-                    group = []
+            yield from readers.batches([path], run.options.batch)
         except readers.InputError as err:
             run.read_errors.append(str(err))
-        if group:
-            yield source, group
 
 
 class _Handle:
