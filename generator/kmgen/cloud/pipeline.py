@@ -253,11 +253,9 @@ class Run:
         self.stopped = None         # why the run stopped early
         self.stop_at = None         # (source, line) of the first unit not read
         self.write_error = None
-        self.dead_workers = 0
         self.stopping = False
         self.stop_sent = False
         self.signals = 0
-        self.units_read = 0
         self.units_done = 0
         self.first_rejects = []
         self.lock = threading.Lock()
@@ -441,7 +439,6 @@ class Run:
                 handle = workers[index]
                 try:
                     handle.conn.send(('batch', source, t, units))
-                    self.units_read += len(units)
                     break
                 except OSError:     # that worker is gone (the collector reports it)
                     handle.alive = False
@@ -531,7 +528,6 @@ class Run:
     def worker_died(self, handle):
         handle.alive = False
         handle.process.join(1)
-        self.dead_workers += 1
         self.stop('a worker process ended unexpectedly (exit code %s)' % handle.process.exitcode)
 
     def finish(self):
