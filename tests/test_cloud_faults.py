@@ -8,7 +8,6 @@ With ``KMGEN_SCENARIOS=path`` each scenario appends its figures to that JSONL fi
 table in the README is made from it)."""
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -19,16 +18,15 @@ import pytest
 
 from tests.conftest import API_KEY, ROOT
 from tests.fake_km import FakeKM, always, first_attempts, matching
-from tests.test_cloud_send import ledger, messages, write_jsonl
+from tests.test_cloud_send import ledger, messages, record, write_jsonl
 
 QUICK = ['--retries', '3', '--backoff', '0.01', '--timeout', '2', '--no-progress']
 
 
-def record(name, book, code, seconds):
-    path = os.environ.get('KMGEN_SCENARIOS')
-    if path:
-        with open(path, 'a') as handle:
-            handle.write(json.dumps(dict(book, scenario=name, exit=code, seconds=round(seconds, 2))) + '\n')
+def inputs(tmp_path, n):
+    """``n`` messages, the input file holding them, and where the dead letter goes."""
+    items = messages(n)
+    return items, write_jsonl(tmp_path / 'in.jsonl', items), str(tmp_path / 'dead.jsonl')
 
 
 def toml_for(tmp_path, url, name='kmgen.toml'):
@@ -97,9 +95,7 @@ def no_loss(book):
 def test_a_process_group_stopped_mid_run_resumes_and_loses_nothing(tmp_path, sig):
     """kill -9 of the whole group (or a closed terminal: SIGHUP), then the same command again:
     everything arrives; only what was in flight arrives twice, with the same _t."""
-    items = messages(3000)
-    path = write_jsonl(tmp_path / 'in.jsonl', items)
-    dead = str(tmp_path / 'dead.jsonl')
+    items, path, dead = inputs(tmp_path, 3000)
     with FakeKM(delay=0.05) as server:
         args = command(toml_for(tmp_path, server.url), [path], dead, '--workers', '2', '--connections', '2',
                        '--pipeline', '4', *QUICK[:-1])
@@ -133,9 +129,7 @@ def test_a_process_group_stopped_mid_run_resumes_and_loses_nothing(tmp_path, sig
 def test_ctrl_c_while_the_workers_start_stops_quickly_and_loses_nothing(tmp_path):
     """SIGINT to the whole group the moment the first worker exists: no worker dies of it
     (multiprocessing's resource tracker unblocks signals while workers start)."""
-    items = messages(2000)
-    path = write_jsonl(tmp_path / 'in.jsonl', items)
-    dead = str(tmp_path / 'dead.jsonl')
+    items, path, dead = inputs(tmp_path, 2000)
     with FakeKM(delay=0.05) as server:
         args = command(toml_for(tmp_path, server.url), [path], dead, '--workers', '2', '--pipeline', '4', *QUICK[:-1])
         started = time.monotonic()
@@ -155,10 +149,26 @@ def test_ctrl_c_while_the_workers_start_stops_quickly_and_loses_nothing(tmp_path
     no_loss(book)
 
 
+def test_a_worker_killed_mid_run_stops_the_run_and_the_rerun_loses_nothing(tmp_path):
+    items, path, dead = inputs(tmp_path, 2000)
+    with FakeKM(delay=0.05) as server:
+        args = command(toml_for(tmp_path, server.url), [path], dead, '--workers', '2', '--pipeline', '4', *QUICK[:-1])
+        started = time.monotonic()
+        proc = start(args)
+        wait_for(lambda: len(server.acked) >= 200 and len(workers_of(proc.pid)) == 2)
+        os.kill(workers_of(proc.pid)[0], signal.SIGKILL)
+        code, err = finish(proc)
+        assert code == 1 and 'kmgen send: stopped: a worker process ended unexpectedly (exit code -9)' in err, err
+        server.delay = 0
+        code, err, _ = run(args)
+        book = ledger(server, items, dead)
+        record('one worker process killed mid-run, then the same command', book, code, time.monotonic() - started)
+    assert code == 0, err
+    no_loss(book)
+
+
 def test_ctrl_c_does_not_rewrite_the_unread_input(tmp_path):
-    items = messages(20000)
-    path = write_jsonl(tmp_path / 'in.jsonl', items)
-    dead = str(tmp_path / 'dead.jsonl')
+    items, path, dead = inputs(tmp_path, 20000)
     with FakeKM(delay=0.05) as server:
         args = command(toml_for(tmp_path, server.url), [path], dead, '--workers', '1', '--grace', '1', *QUICK[:-1])
         proc = start(args)
@@ -299,9 +309,7 @@ def test_a_server_that_says_connection_close_is_not_pipelined_to(tmp_path):
 
 @pytest.mark.parametrize('fault', ['never answers', 'refuses'])
 def test_a_dead_server_trips_the_breaker_and_the_rerun_sends_everything(tmp_path, fault):
-    items = messages(2000)
-    path = write_jsonl(tmp_path / 'in.jsonl', items)
-    dead = str(tmp_path / 'dead.jsonl')
+    items, path, dead = inputs(tmp_path, 2000)
     with FakeKM(policy=always('hang')) as server:
         url = server.url if fault == 'never answers' else 'http://127.0.0.1:9'
         options = ['--timeout', '0.5', '--give-up', '2', '--retries', '100', '--backoff', '0.01', '--no-progress']
@@ -321,9 +329,7 @@ def test_a_dead_server_trips_the_breaker_and_the_rerun_sends_everything(tmp_path
 
 
 def test_replay_after_a_config_fix_sends_to_the_fixed_host_with_the_first_t(tmp_path):
-    items = messages(200)
-    path = write_jsonl(tmp_path / 'in.jsonl', items)
-    dead = str(tmp_path / 'dead.jsonl')
+    items, path, dead = inputs(tmp_path, 200)
     with FakeKM(policy=always(404)) as wrong, FakeKM() as right:
         started = time.monotonic()
         code, err, _ = run(command(toml_for(tmp_path, wrong.url), [path], dead, *QUICK))

@@ -58,14 +58,14 @@ def parse_response(buf, pos):
         if len(_HEADS) >= 256:
             _HEADS.clear()
         _HEADS[raw] = framing
-    status, close, size, retry_after = framing
+    status, close, size, wait = framing
     start = end + 4
     if size >= 0:
-        return (status, close, start + size, retry_after) if len(buf) >= start + size else None
+        return (status, close, start + size, wait) if len(buf) >= start + size else None
     if size == _CHUNKED:
         framed = _chunked(buf, start, status, close)
-        return None if framed is None else framed + (retry_after,)
-    return status, True, UNTIL_CLOSE, retry_after
+        return None if framed is None else framed + (wait,)
+    return status, True, UNTIL_CLOSE, wait
 
 
 def retry_after(value):

@@ -25,7 +25,6 @@ import signal
 import threading
 import time
 
-from ..errors import KmgenError
 from . import readers
 from .core import ACTIVE_LIMIT, Core, Tally
 from .journal import Journal, OutputError, describe
@@ -254,11 +253,9 @@ class Run:
         self.stopped = None         # why the run stopped early
         self.stop_at = None         # (source, line) of the first unit not read
         self.write_error = None
-        self.dead_workers = 0
         self.stopping = False
         self.stop_sent = False
         self.signals = 0
-        self.units_read = 0
         self.units_done = 0
         self.first_rejects = []
         self.lock = threading.Lock()
@@ -442,7 +439,6 @@ class Run:
                 handle = workers[index]
                 try:
                     handle.conn.send(('batch', source, t, units))
-                    self.units_read += len(units)
                     break
                 except OSError:     # that worker is gone (the collector reports it)
                     handle.alive = False
@@ -532,7 +528,6 @@ class Run:
     def worker_died(self, handle):
         handle.alive = False
         handle.process.join(1)
-        self.dead_workers += 1
         self.stop('a worker process ended unexpectedly (exit code %s)' % handle.process.exitcode)
 
     def finish(self):
@@ -565,7 +560,7 @@ class Run:
         counts = self.tally.counts
         for source, units in _all_units(self):
             lines = []
-            for _, line, raw, item in units:
+            for line, raw, item in units:
                 for event in events(source, line, raw, item, builder, None, self.replay):
                     if event.__class__ is not Event:
                         counts['rejected'] += 1
@@ -591,19 +586,13 @@ SHOW_REJECTS = 10
 
 
 def _all_units(run):
+    """``(source, [(line, raw, item), ...])`` of every input, the unreadable rest of a file
+    noted in ``run.read_errors``."""
     for path in run.paths:
-        source = _source(path)
-        group = []
         try:
-            for ordinal, (line, raw, item) in enumerate(readers.units(path)):
-                group.append((ordinal, line, raw, item))
-                if len(group) >= run.options.batch:
-                    yield source, group
-                    group = []
+            yield from readers.batches([path], run.options.batch)
         except readers.InputError as err:
             run.read_errors.append(str(err))
-        if group:
-            yield source, group
 
 
 class _Handle:
