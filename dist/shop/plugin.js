@@ -556,8 +556,9 @@ function note2(why) {
 function walk(v, depth) {
   var t = typeof v;
   if (t === "string") {
+    if (v.length > TEXT) v = v.slice(0, TEXT);
     work -= 1 + (v.length >> 5);
-    return v.length > TEXT ? v.slice(0, TEXT) : v;
+    return v;
   }
   if (t === "number") return isFinite(v) ? v : null;
   if (t === "boolean" || v === null) return v;

@@ -107,9 +107,9 @@
   }
   function parse_money(s) {
     if (typeof s !== "string") return null;
-    var text2 = s.replace(/[$,]/g, "").replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, "");
-    if (!DECIMAL.test(text2)) return null;
-    var value = Number(text2);
+    var text3 = s.replace(/[$,]/g, "").replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, "");
+    if (!DECIMAL.test(text3)) return null;
+    var value = Number(text3);
     return isFinite(value) ? norm_number(value) : null;
   }
   function lower(s) {
@@ -344,9 +344,9 @@
       push(ops, ["set", limited(props, settings)]);
     }
     if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) == true) {
-      var mobile = dict({});
-      mobile[MOBILE_SESSION] = "Yes";
-      push(ops, ["set", mobile]);
+      var mobile2 = dict({});
+      mobile2[MOBILE_SESSION] = "Yes";
+      push(ops, ["set", mobile2]);
     }
     return ops;
   };
@@ -521,125 +521,312 @@
   };
 
   // device.js
-  var MOBILE = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i;
-  var MAX_DEPTH2 = 64;
+  var DEPTH = 34;
+  var PROPS = 1e3;
+  var ITEMS = 8193;
+  var TEXT = 8193;
+  var WORK = 6e4;
   function warn(message) {
     try {
-      if (typeof console !== "undefined" && console.warn) console.warn("[kmgen] " + message);
+      console.warn("[kmgen] " + message);
     } catch (e) {
     }
   }
-  function plain(value, problems) {
-    var seen = [];
-    function walk(v, depth) {
-      if (v === null || typeof v === "string" || typeof v === "boolean") return v;
-      if (typeof v === "number") return isFinite(v) ? v : null;
-      if (typeof v !== "object") return void 0;
+  function describe(thrown) {
+    try {
+      var text3 = String(thrown !== null && typeof thrown === "object" && "message" in thrown ? thrown.message : thrown);
+      return text3.length > 200 ? text3.slice(0, 200) + "..." : text3;
+    } catch (e) {
+      return "a value that cannot be printed";
+    }
+  }
+  function guard(fn, label, what) {
+    try {
+      return fn();
+    } catch (e) {
+      warn(label + " " + what + ": " + describe(e));
+    }
+  }
+  var stack = [];
+  var work = 0;
+  var problem = "";
+  var pending = "";
+  function note2(why) {
+    if (!problem) problem = why;
+  }
+  function walk(v, depth) {
+    var t = typeof v;
+    if (t === "string") {
+      if (v.length > TEXT) v = v.slice(0, TEXT);
+      work -= 1 + (v.length >> 5);
+      return v;
+    }
+    if (t === "number") return isFinite(v) ? v : null;
+    if (t === "boolean" || v === null) return v;
+    if (t !== "object") return void 0;
+    if (--work < 0) {
+      note2("cut: more than kmgen maps in one call");
+      return void 0;
+    }
+    if (depth > DEPTH) {
+      note2("dropped: nested deeper than 32 levels");
+      return void 0;
+    }
+    var mark = stack.length, out, i, item, n, key;
+    try {
       if (typeof v.toJSON === "function") {
-        try {
-          v = v.toJSON();
-        } catch (e) {
-          problems.push("toJSON threw");
-          return void 0;
-        }
+        v = v.toJSON();
         if (v === null || typeof v !== "object") return walk(v, depth);
       }
-      if (depth > MAX_DEPTH2) {
-        problems.push("nested deeper than " + MAX_DEPTH2);
-        return void 0;
-      }
-      for (var s = 0; s < seen.length; s++) {
-        if (seen[s] === v) {
-          problems.push("circular reference");
+      for (i = 0; i < mark; i++) {
+        if (stack[i] === v) {
+          note2("dropped: a circular reference");
           return void 0;
         }
       }
-      seen.push(v);
-      var out, i, item;
+      stack.push(v);
       if (Array.isArray(v)) {
         out = [];
-        for (i = 0; i < v.length; i++) {
-          item = walk(read(v, i), depth + 1);
+        n = v.length;
+        if (n > ITEMS) {
+          note2("cut: an array over " + ITEMS + " items");
+          n = ITEMS;
+        }
+        for (i = 0; i < n && work > 0; i++) {
+          item = walk(v[i], depth + 1);
           out.push(item === void 0 ? null : item);
         }
       } else {
-        out = {};
+        out = new Dict();
         var names = Object.keys(v);
-        for (i = 0; i < names.length; i++) {
-          item = walk(read(v, names[i]), depth + 1);
-          if (item !== void 0) {
-            Object.defineProperty(out, names[i], { value: item, enumerable: true, writable: true, configurable: true });
+        n = 0;
+        for (i = 0; i < names.length && --work > 0; i++) {
+          key = names[i];
+          if (key.length > TEXT) {
+            note2("dropped: a property name over 8192 code units");
+            continue;
           }
+          try {
+            item = v[key];
+          } catch (e) {
+            note2("dropped: " + JSON.stringify(key.slice(0, 50)) + ", its getter threw (" + describe(e) + ")");
+            continue;
+          }
+          item = walk(item, depth + 1);
+          if (item === void 0 || item === null) continue;
+          if (++n > PROPS) {
+            note2("cut: over 1000 properties");
+            break;
+          }
+          out[key] = item;
         }
       }
-      seen.pop();
+      stack.length = mark;
       return out;
+    } catch (e) {
+      stack.length = mark;
+      note2("dropped: a value whose trap or toJSON threw (" + describe(e) + ")");
+      return void 0;
     }
-    function read(obj, key) {
-      try {
-        return obj[key];
-      } catch (e) {
-        problems.push("getter for " + JSON.stringify(String(key)) + " threw");
-        return void 0;
-      }
+  }
+  function copy(value) {
+    var saved = [stack, work, problem];
+    stack = [];
+    work = WORK;
+    problem = "";
+    try {
+      value = walk(value, 0);
+      if (work <= 0) note2("cut: more than kmgen maps in one call");
+      pending = pending || problem;
+      return value;
+    } finally {
+      stack = saved[0];
+      work = saved[1];
+      problem = saved[2];
     }
-    return walk(value, 0);
   }
   function ordinary(op) {
-    var out = op.slice();
-    var props = out[out.length - 1];
-    if (props !== null && typeof props === "object") {
-      var copy = {}, names = Object.keys(props);
-      for (var i = 0; i < names.length; i++) {
-        if (names[i] === "__proto__") {
-          Object.defineProperty(copy, "__proto__", { value: props.__proto__, enumerable: true, writable: true, configurable: true });
-        } else {
-          copy[names[i]] = props[names[i]];
-        }
-      }
-      out[out.length - 1] = copy;
+    var props = op[op.length - 1];
+    if (props === null || typeof props !== "object") return op;
+    var out = {};
+    for (var k in props) {
+      if (k === "__proto__") Object.defineProperty(out, k, { value: props[k], enumerable: true, writable: true, configurable: true });
+      else out[k] = props[k];
     }
-    return out;
+    op[op.length - 1] = out;
+    return op;
+  }
+  function assign(target, source) {
+    var names = source !== null && typeof source === "object" && !Array.isArray(source) ? Object.keys(source) : [];
+    for (var i = 0; i < names.length; i++) target[names[i]] = source[names[i]];
+    return target;
   }
   function queue() {
     var w = window;
     if (!w._kmq || typeof w._kmq.push !== "function") w._kmq = [];
     return w._kmq;
   }
-  function isMobile() {
-    try {
-      return MOBILE.test(navigator.userAgent || "");
-    } catch (e) {
-      return false;
-    }
-  }
-  function send(message, settings, label, state) {
-    var problems = [];
-    var call = plain(message, problems);
-    if (problems.length) warn(label + ": dropped what could not be serialized (" + problems[0] + ").");
-    if (state && state.debug) state.messages.push(call);
-    var ops = map_call(call, settings);
-    var q = queue();
+  var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
+  function send(call, settings, label, state) {
+    if (state.debug) state.messages.push(call);
+    var notes = settings.notes, ops = map_call(call, settings), q = queue(), why = pending || notes[0] || "";
+    pending = "";
+    notes.length = 0;
+    if (why && why.indexOf("opted out") < 0) warn(label + ": " + why + ".");
     for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
-    return ops;
+  }
+  function sendMessage(message, extra, settings, label, state) {
+    var call = copy(message);
+    if (call === null || typeof call !== "object" || Array.isArray(call)) call = new Dict();
+    send(assign(call, extra), settings, label, state);
+  }
+  function text2(x) {
+    return typeof x === "string" ? x.slice(0, TEXT) : typeof x === "number" && isFinite(x) ? String(x) : "";
   }
   function aliasToCurrentIdentity(userId, settings, label, state) {
     var w = window;
     function run() {
-      var current = w.KM && typeof w.KM.i === "function" ? w.KM.i() : null;
-      if (current === null || current === void 0 || current === "") {
-        warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
-        return;
-      }
-      send({ type: "alias", userId, previousId: current }, settings, label, state);
+      guard(function() {
+        var current = w.KM.i();
+        if (current === null || current === void 0 || current === "") {
+          warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
+        } else {
+          send({ type: "alias", userId, previousId: text2(current) }, settings, label, state);
+        }
+      }, label, "failed");
     }
     if (w.KM && typeof w.KM.i === "function") run();
     else queue().push(run);
   }
-  function pageDefaults() {
-    var d = document, l = window.location;
-    var canonical = d.querySelector ? d.querySelector('link[rel="canonical"]') : null;
-    var href = canonical && canonical.getAttribute("href");
+
+  // integration.js
+  var SETTINGS = { "group_prefix": "Company", "prefix_properties": false, "record_page_view": false, "track_categorized_pages": false, "track_named_pages": true };
+  SETTINGS.notes = [];
+  var API_NAME = "kmAnalytics";
+  var INITIAL_PAGE = true;
+  var SLOTS = {
+    identify: ["userId"],
+    track: ["event"],
+    page: ["category", "name"],
+    screen: ["name"],
+    group: ["groupId"],
+    alias: ["userId", "previousId"]
+  };
+  var PROPS2 = { track: "properties", page: "properties", screen: "properties", identify: "traits", group: "traits" };
+  function load(w, d, nonce) {
+    var q = w._kmq = w._kmq || [];
+    if (w.KM || q.kmgen) return;
+    try {
+      Object.defineProperty(q, "kmgen", { value: 1 });
+    } catch (e) {
+    }
+    w._kmk = w._kmk || "89abcdef0123456789abcdef0123456789abcdef";
+    w.KM_COOKIE_DOMAIN = ".example.com";
+    w.KM_SKIP_PAGE_VIEW = 1;
+    function script(src) {
+      var s = d.createElement("script"), first = d.getElementsByTagName("script")[0];
+      s.async = true;
+      s.src = src;
+      if (nonce) s.setAttribute("nonce", nonce);
+      (first && first.parentNode ? first.parentNode : d.head || d.documentElement).insertBefore(s, first || null);
+    }
+    w._tsq = w._tsq || [];
+    q.push(function() {
+      try {
+        w._tsq.push(["setAccountName", "example-shop"]);
+        w._tsq.push(["addCustomParameter", "km_identity", w.KM.i()]);
+        w._tsq.push(["fireHit", "javascript_tracker", []]);
+      } catch (e) {
+      }
+    });
+    if (d.readyState === "complete") script("//cdn.tapstream.com/static/js/tapstream.js");
+    else w.addEventListener("load", function() {
+      script("//cdn.tapstream.com/static/js/tapstream.js");
+    });
+    script("//i.kissmetrics.io/i.js");
+    script("//scripts.kissmetrics.io/89abcdef0123456789abcdef0123456789abcdef.2.js");
+  }
+  guard(function() {
+    var w = window, d = document, api = w[API_NAME], state = api && api._kmgen;
+    if (api && !state) {
+      warn("window." + API_NAME + " belongs to another library; kmgen left it alone. Register plugin.js with that library instead, or set api_name in kmgen.toml.");
+      return;
+    }
+    if (state && state.ready) {
+      warn("kmgen.js is included twice; the second copy does nothing.");
+      return;
+    }
+    var nonce = state && state.nonce || d.currentScript && d.currentScript.nonce || "";
+    load(w, d, nonce);
+    api = api || {};
+    var buffered = state && state.queue || [];
+    var first = mobile, userId = null, stubbed = !!state;
+    state = api._kmgen = { ready: true, version: "0.1.0", nonce, queue: [], debug: false, messages: [] };
+    function call(method2, args) {
+      var label = method2 + "()", slots = SLOTS[method2], message = { type: method2 }, names = [], i = 0;
+      if (method2 === "ready") {
+        if (typeof args[0] === "function") w._kmq.push(function() {
+          guard(args[0], "a ready() callback", "threw");
+        });
+        return;
+      }
+      for (; i < args.length && (args[i] === null || typeof args[i] !== "object" && typeof args[i] !== "function"); i++) {
+        names.push(text2(args[i]));
+      }
+      while (names.length && !names[names.length - 1]) names.pop();
+      if (method2 === "page" && names.length === 1) names.unshift("");
+      for (var s = 0; s < slots.length; s++) if (names[s]) message[slots[s]] = names[s];
+      var props = PROPS2[method2] && args[i] !== null && typeof args[i] === "object" ? copy(args[i++]) : null;
+      if (method2 === "page") props = assign(copy(pageDefaults(d, w.location)), props);
+      if (props) message[PROPS2[method2]] = props;
+      var options = args[i] !== null && typeof args[i] === "object" ? copy(args[i]) : null;
+      if (options && options.integrations) message.integrations = options.integrations;
+      var callback = args[args.length - 1];
+      if (typeof callback === "function") setTimeout(function() {
+        guard(callback, "a " + label + " callback", "threw");
+      }, 0);
+      message.timestamp = /* @__PURE__ */ new Date();
+      if (method2 === "alias") {
+        if (!message.userId) return warn("alias() needs the new identity as its first argument; the call was dropped.");
+        if (!message.previousId) return aliasToCurrentIdentity(message.userId, SETTINGS, label, state);
+      } else {
+        if (method2 === "track" && !message.event) {
+          return warn("track() needs an event name as its first argument; the call was dropped.");
+        }
+        if (method2 === "identify") {
+          userId = message.userId || userId;
+          if (first) {
+            message.mobile = true;
+            first = false;
+          }
+        }
+        message.userId = userId;
+      }
+      send(message, SETTINGS, label, state);
+    }
+    function expose(method2) {
+      api[method2] = function() {
+        try {
+          call(method2, arguments);
+        } catch (e) {
+          warn(method2 + "() failed and was dropped: " + describe(e));
+        }
+        return api;
+      };
+    }
+    for (var method in SLOTS) expose(method);
+    expose("ready");
+    state.send = function(message) {
+      guard(function() {
+        sendMessage(message, {}, SETTINGS, "send()", state);
+      }, "send()", "failed");
+    };
+    w[API_NAME] = api;
+    for (var b = 0; b < buffered.length; b++) api[buffered[b][0]].apply(api, buffered[b][1]);
+    if (INITIAL_PAGE && !stubbed) api.page();
+  }, "kmgen", "could not start");
+  function pageDefaults(d, l) {
+    var canonical = d.querySelector('link[rel="canonical"]'), href = canonical && canonical.getAttribute("href");
     return {
       path: l.pathname,
       referrer: d.referrer,
@@ -648,190 +835,4 @@
       url: href ? href.indexOf("?") > -1 ? href : href + l.search : l.href.replace(/#.*$/, "")
     };
   }
-
-  // integration.js
-  var SETTINGS = { "group_prefix": "Company", "prefix_properties": false, "record_page_view": false, "track_categorized_pages": false, "track_named_pages": true };
-  var API_NAME = "kmAnalytics";
-  var VERSION = "0.1.0";
-  var INITIAL_PAGE = true;
-  function kmgenLoad(w, d, nonce) {
-    if (w.KM || w._kmq && w._kmq.kmgenLoaded) return;
-    w._kmq = w._kmq || [];
-    w._kmk = w._kmk || "89abcdef0123456789abcdef0123456789abcdef";
-    w.KM_COOKIE_DOMAIN = ".example.com";
-    function load(src) {
-      var s = d.createElement("script");
-      s.async = true;
-      s.src = src;
-      if (nonce) s.setAttribute("nonce", nonce);
-      var first = d.getElementsByTagName("script")[0];
-      (first && first.parentNode ? first.parentNode : d.head || d.documentElement).insertBefore(s, first || null);
-    }
-    try {
-      Object.defineProperty(w._kmq, "kmgenLoaded", { value: 1 });
-    } catch (e) {
-    }
-    w._tsq = w._tsq || [];
-    w._kmq.push(function() {
-      w._tsq.push(["setAccountName", "example-shop"]);
-      w._tsq.push(["addCustomParameter", "km_identity", w.KM.i()]);
-      w._tsq.push(["fireHit", "javascript_tracker", []]);
-    });
-    if (d.readyState === "complete") load("//cdn.tapstream.com/static/js/tapstream.js");
-    else w.addEventListener("load", function() {
-      load("//cdn.tapstream.com/static/js/tapstream.js");
-    });
-    load("//i.kissmetrics.io/i.js");
-    load("//scripts.kissmetrics.io/89abcdef0123456789abcdef0123456789abcdef.2.js");
-  }
-  (function(w, d) {
-    try {
-      let text2 = function(x) {
-        return typeof x === "string" || typeof x === "number" && isFinite(x) ? String(x) : null;
-      }, isObject = function(x) {
-        return x !== null && typeof x === "object" && !Array.isArray(x);
-      }, finish = function(args) {
-        var fn = args[args.length - 1];
-        if (typeof fn === "function") {
-          setTimeout(function() {
-            try {
-              fn();
-            } catch (e) {
-              warn("a callback threw: " + e);
-            }
-          }, 0);
-        }
-      }, emit = function(message, label) {
-        message.timestamp = (/* @__PURE__ */ new Date()).toISOString();
-        send(message, SETTINGS, label, api._kmgen);
-      }, expose = function(name2) {
-        api[name2] = function() {
-          var args = Array.prototype.slice.call(arguments);
-          try {
-            methods[name2].apply(null, args);
-            if (name2 !== "ready") finish(args);
-          } catch (e) {
-            warn(name2 + "() failed and was dropped: " + (e && e.message || e));
-          }
-          return api;
-        };
-      };
-      var api = w[API_NAME];
-      var state = api && api._kmgen;
-      if (api && !state) {
-        warn("window." + API_NAME + " belongs to another library; kmgen left it alone. Register plugin.js with that library instead, or set api_name in kmgen.toml.");
-        return;
-      }
-      if (state && state.ready) {
-        warn("kmgen.js is included twice; the second copy does nothing.");
-        return;
-      }
-      var nonce = state && state.nonce || d.currentScript && d.currentScript.nonce || "";
-      kmgenLoad(w, d, nonce);
-      api = api || {};
-      var buffered = state && state.queue || [];
-      var mobile = isMobile();
-      var userId = null;
-      var methods = {
-        identify: function(id, traits) {
-          if (isObject(id)) {
-            traits = id;
-            id = null;
-          }
-          if (text2(id) !== null && text2(id) !== "") userId = text2(id);
-          var message = { type: "identify", userId, traits: isObject(traits) ? traits : {} };
-          if (mobile) {
-            message.mobile = true;
-            mobile = false;
-          }
-          emit(message, "identify()");
-        },
-        track: function(event, properties) {
-          if (text2(event) === null || text2(event) === "") {
-            warn("track() needs an event name as its first argument; the call was dropped.");
-            return;
-          }
-          emit(
-            { type: "track", event: text2(event), userId, properties: isObject(properties) ? properties : {} },
-            "track(" + JSON.stringify(text2(event)) + ")"
-          );
-        },
-        page: function(category, name2, properties) {
-          if (isObject(category)) {
-            properties = category;
-            name2 = category = null;
-          } else if (isObject(name2)) {
-            properties = name2;
-            name2 = category;
-            category = null;
-          } else if (text2(name2) === null) {
-            name2 = category;
-            category = null;
-          }
-          var props = pageDefaults(), given = isObject(properties) ? properties : {};
-          for (var key in given) {
-            if (Object.prototype.hasOwnProperty.call(given, key)) {
-              Object.defineProperty(props, key, { value: given[key], enumerable: true, writable: true, configurable: true });
-            }
-          }
-          emit({ type: "page", userId, name: text2(name2), category: text2(category), properties: props }, "page()");
-        },
-        screen: function(name2, properties) {
-          if (isObject(name2)) {
-            properties = name2;
-            name2 = null;
-          }
-          emit(
-            { type: "screen", userId, name: text2(name2), properties: isObject(properties) ? properties : {} },
-            "screen()"
-          );
-        },
-        group: function(groupId, traits) {
-          if (isObject(groupId)) {
-            traits = groupId;
-            groupId = null;
-          }
-          emit({ type: "group", userId, groupId: text2(groupId), traits: isObject(traits) ? traits : {} }, "group()");
-        },
-        alias: function(to, from) {
-          if (text2(to) === null || text2(to) === "") {
-            warn("alias() needs the new identity as its first argument; the call was dropped.");
-            return;
-          }
-          if (text2(from) === null || text2(from) === "") {
-            aliasToCurrentIdentity(text2(to), SETTINGS, "alias()", api._kmgen);
-            return;
-          }
-          emit({ type: "alias", userId: text2(to), previousId: text2(from) }, "alias()");
-        },
-        ready: function(fn) {
-          if (typeof fn !== "function") return;
-          w._kmq.push(function() {
-            try {
-              fn();
-            } catch (e) {
-              warn("a ready() callback threw: " + e);
-            }
-          });
-        }
-      };
-      for (var name in methods) expose(name);
-      api._kmgen = { ready: true, version: VERSION, nonce, queue: [], debug: false, messages: [] };
-      api._kmgen.send = function(message) {
-        try {
-          send(message, SETTINGS, "send()", api._kmgen);
-        } catch (e) {
-          warn("send() failed: " + (e && e.message || e));
-        }
-      };
-      w[API_NAME] = api;
-      for (var i = 0; i < buffered.length; i++) {
-        var entry = buffered[i];
-        if (entry && methods[entry[0]]) api[entry[0]].apply(api, entry[1]);
-      }
-      if (INITIAL_PAGE && !state) api.page();
-    } catch (e) {
-      warn("could not start: " + (e && e.message || e));
-    }
-  })(window, document);
 })();

@@ -106,9 +106,9 @@ function date_value(x) {
 }
 function parse_money(s) {
   if (typeof s !== "string") return null;
-  var text2 = s.replace(/[$,]/g, "").replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, "");
-  if (!DECIMAL.test(text2)) return null;
-  var value = Number(text2);
+  var text3 = s.replace(/[$,]/g, "").replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, "");
+  if (!DECIMAL.test(text3)) return null;
+  var value = Number(text3);
   return isFinite(value) ? norm_number(value) : null;
 }
 function lower(s) {
@@ -520,117 +520,179 @@ var map_call = function(call, settings) {
 };
 
 // device.js
-var MOBILE = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i;
-var MAX_DEPTH2 = 64;
+var DEPTH = 34;
+var PROPS = 1e3;
+var ITEMS = 8193;
+var TEXT = 8193;
+var WORK = 6e4;
 function warn(message) {
   try {
-    if (typeof console !== "undefined" && console.warn) console.warn("[kmgen] " + message);
+    console.warn("[kmgen] " + message);
   } catch (e) {
   }
 }
-function plain(value, problems) {
-  var seen = [];
-  function walk(v, depth) {
-    if (v === null || typeof v === "string" || typeof v === "boolean") return v;
-    if (typeof v === "number") return isFinite(v) ? v : null;
-    if (typeof v !== "object") return void 0;
+function describe(thrown) {
+  try {
+    var text3 = String(thrown !== null && typeof thrown === "object" && "message" in thrown ? thrown.message : thrown);
+    return text3.length > 200 ? text3.slice(0, 200) + "..." : text3;
+  } catch (e) {
+    return "a value that cannot be printed";
+  }
+}
+function guard(fn, label, what) {
+  try {
+    return fn();
+  } catch (e) {
+    warn(label + " " + what + ": " + describe(e));
+  }
+}
+var stack = [];
+var work = 0;
+var problem = "";
+var pending = "";
+function note2(why) {
+  if (!problem) problem = why;
+}
+function walk(v, depth) {
+  var t = typeof v;
+  if (t === "string") {
+    if (v.length > TEXT) v = v.slice(0, TEXT);
+    work -= 1 + (v.length >> 5);
+    return v;
+  }
+  if (t === "number") return isFinite(v) ? v : null;
+  if (t === "boolean" || v === null) return v;
+  if (t !== "object") return void 0;
+  if (--work < 0) {
+    note2("cut: more than kmgen maps in one call");
+    return void 0;
+  }
+  if (depth > DEPTH) {
+    note2("dropped: nested deeper than 32 levels");
+    return void 0;
+  }
+  var mark = stack.length, out, i, item, n, key;
+  try {
     if (typeof v.toJSON === "function") {
-      try {
-        v = v.toJSON();
-      } catch (e) {
-        problems.push("toJSON threw");
-        return void 0;
-      }
+      v = v.toJSON();
       if (v === null || typeof v !== "object") return walk(v, depth);
     }
-    if (depth > MAX_DEPTH2) {
-      problems.push("nested deeper than " + MAX_DEPTH2);
-      return void 0;
-    }
-    for (var s = 0; s < seen.length; s++) {
-      if (seen[s] === v) {
-        problems.push("circular reference");
+    for (i = 0; i < mark; i++) {
+      if (stack[i] === v) {
+        note2("dropped: a circular reference");
         return void 0;
       }
     }
-    seen.push(v);
-    var out, i, item;
+    stack.push(v);
     if (Array.isArray(v)) {
       out = [];
-      for (i = 0; i < v.length; i++) {
-        item = walk(read(v, i), depth + 1);
+      n = v.length;
+      if (n > ITEMS) {
+        note2("cut: an array over " + ITEMS + " items");
+        n = ITEMS;
+      }
+      for (i = 0; i < n && work > 0; i++) {
+        item = walk(v[i], depth + 1);
         out.push(item === void 0 ? null : item);
       }
     } else {
-      out = {};
+      out = new Dict();
       var names = Object.keys(v);
-      for (i = 0; i < names.length; i++) {
-        item = walk(read(v, names[i]), depth + 1);
-        if (item !== void 0) {
-          Object.defineProperty(out, names[i], { value: item, enumerable: true, writable: true, configurable: true });
+      n = 0;
+      for (i = 0; i < names.length && --work > 0; i++) {
+        key = names[i];
+        if (key.length > TEXT) {
+          note2("dropped: a property name over 8192 code units");
+          continue;
         }
+        try {
+          item = v[key];
+        } catch (e) {
+          note2("dropped: " + JSON.stringify(key.slice(0, 50)) + ", its getter threw (" + describe(e) + ")");
+          continue;
+        }
+        item = walk(item, depth + 1);
+        if (item === void 0 || item === null) continue;
+        if (++n > PROPS) {
+          note2("cut: over 1000 properties");
+          break;
+        }
+        out[key] = item;
       }
     }
-    seen.pop();
+    stack.length = mark;
     return out;
+  } catch (e) {
+    stack.length = mark;
+    note2("dropped: a value whose trap or toJSON threw (" + describe(e) + ")");
+    return void 0;
   }
-  function read(obj, key) {
-    try {
-      return obj[key];
-    } catch (e) {
-      problems.push("getter for " + JSON.stringify(String(key)) + " threw");
-      return void 0;
-    }
+}
+function copy(value) {
+  var saved = [stack, work, problem];
+  stack = [];
+  work = WORK;
+  problem = "";
+  try {
+    value = walk(value, 0);
+    if (work <= 0) note2("cut: more than kmgen maps in one call");
+    pending = pending || problem;
+    return value;
+  } finally {
+    stack = saved[0];
+    work = saved[1];
+    problem = saved[2];
   }
-  return walk(value, 0);
 }
 function ordinary(op) {
-  var out = op.slice();
-  var props = out[out.length - 1];
-  if (props !== null && typeof props === "object") {
-    var copy = {}, names = Object.keys(props);
-    for (var i = 0; i < names.length; i++) {
-      if (names[i] === "__proto__") {
-        Object.defineProperty(copy, "__proto__", { value: props.__proto__, enumerable: true, writable: true, configurable: true });
-      } else {
-        copy[names[i]] = props[names[i]];
-      }
-    }
-    out[out.length - 1] = copy;
+  var props = op[op.length - 1];
+  if (props === null || typeof props !== "object") return op;
+  var out = {};
+  for (var k in props) {
+    if (k === "__proto__") Object.defineProperty(out, k, { value: props[k], enumerable: true, writable: true, configurable: true });
+    else out[k] = props[k];
   }
-  return out;
+  op[op.length - 1] = out;
+  return op;
+}
+function assign(target, source) {
+  var names = source !== null && typeof source === "object" && !Array.isArray(source) ? Object.keys(source) : [];
+  for (var i = 0; i < names.length; i++) target[names[i]] = source[names[i]];
+  return target;
 }
 function queue() {
   var w = window;
   if (!w._kmq || typeof w._kmq.push !== "function") w._kmq = [];
   return w._kmq;
 }
-function isMobile() {
-  try {
-    return MOBILE.test(navigator.userAgent || "");
-  } catch (e) {
-    return false;
-  }
-}
-function send(message, settings, label, state2) {
-  var problems = [];
-  var call = plain(message, problems);
-  if (problems.length) warn(label + ": dropped what could not be serialized (" + problems[0] + ").");
-  if (state2 && state2.debug) state2.messages.push(call);
-  var ops = map_call(call, settings);
-  var q = queue();
+var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
+function send(call, settings, label, state2) {
+  if (state2.debug) state2.messages.push(call);
+  var notes = settings.notes, ops = map_call(call, settings), q = queue(), why = pending || notes[0] || "";
+  pending = "";
+  notes.length = 0;
+  if (why && why.indexOf("opted out") < 0) warn(label + ": " + why + ".");
   for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
-  return ops;
+}
+function sendMessage(message, extra, settings, label, state2) {
+  var call = copy(message);
+  if (call === null || typeof call !== "object" || Array.isArray(call)) call = new Dict();
+  send(assign(call, extra), settings, label, state2);
+}
+function text2(x) {
+  return typeof x === "string" ? x.slice(0, TEXT) : typeof x === "number" && isFinite(x) ? String(x) : "";
 }
 function aliasToCurrentIdentity(userId, settings, label, state2) {
   var w = window;
   function run() {
-    var current = w.KM && typeof w.KM.i === "function" ? w.KM.i() : null;
-    if (current === null || current === void 0 || current === "") {
-      warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
-      return;
-    }
-    send({ type: "alias", userId, previousId: current }, settings, label, state2);
+    guard(function() {
+      var current = w.KM.i();
+      if (current === null || current === void 0 || current === "") {
+        warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
+      } else {
+        send({ type: "alias", userId, previousId: text2(current) }, settings, label, state2);
+      }
+    }, label, "failed");
   }
   if (w.KM && typeof w.KM.i === "function") run();
   else queue().push(run);
@@ -638,83 +700,84 @@ function aliasToCurrentIdentity(userId, settings, label, state2) {
 
 // plugin.js
 var SETTINGS = { "group_prefix": "Company", "prefix_properties": false, "record_page_view": false, "track_categorized_pages": false, "track_named_pages": true };
-var VERSION = "0.1.0";
-function kmgenLoad(w, d, nonce) {
-  if (w.KM || w._kmq && w._kmq.kmgenLoaded) return;
-  w._kmq = w._kmq || [];
+SETTINGS.notes = [];
+function load(w, d, nonce) {
+  var q = w._kmq = w._kmq || [];
+  if (w.KM || q.kmgen) return;
+  try {
+    Object.defineProperty(q, "kmgen", { value: 1 });
+  } catch (e) {
+  }
   w._kmk = w._kmk || "89abcdef0123456789abcdef0123456789abcdef";
   w.KM_COOKIE_DOMAIN = ".example.com";
-  function load(src) {
-    var s = d.createElement("script");
+  w.KM_SKIP_PAGE_VIEW = 1;
+  function script(src) {
+    var s = d.createElement("script"), first2 = d.getElementsByTagName("script")[0];
     s.async = true;
     s.src = src;
     if (nonce) s.setAttribute("nonce", nonce);
-    var first = d.getElementsByTagName("script")[0];
-    (first && first.parentNode ? first.parentNode : d.head || d.documentElement).insertBefore(s, first || null);
-  }
-  try {
-    Object.defineProperty(w._kmq, "kmgenLoaded", { value: 1 });
-  } catch (e) {
+    (first2 && first2.parentNode ? first2.parentNode : d.head || d.documentElement).insertBefore(s, first2 || null);
   }
   w._tsq = w._tsq || [];
-  w._kmq.push(function() {
-    w._tsq.push(["setAccountName", "example-shop"]);
-    w._tsq.push(["addCustomParameter", "km_identity", w.KM.i()]);
-    w._tsq.push(["fireHit", "javascript_tracker", []]);
+  q.push(function() {
+    try {
+      w._tsq.push(["setAccountName", "example-shop"]);
+      w._tsq.push(["addCustomParameter", "km_identity", w.KM.i()]);
+      w._tsq.push(["fireHit", "javascript_tracker", []]);
+    } catch (e) {
+    }
   });
-  if (d.readyState === "complete") load("//cdn.tapstream.com/static/js/tapstream.js");
+  if (d.readyState === "complete") script("//cdn.tapstream.com/static/js/tapstream.js");
   else w.addEventListener("load", function() {
-    load("//cdn.tapstream.com/static/js/tapstream.js");
+    script("//cdn.tapstream.com/static/js/tapstream.js");
   });
-  load("//i.kissmetrics.io/i.js");
-  load("//scripts.kissmetrics.io/89abcdef0123456789abcdef0123456789abcdef.2.js");
+  script("//i.kissmetrics.io/i.js");
+  script("//scripts.kissmetrics.io/89abcdef0123456789abcdef0123456789abcdef.2.js");
 }
-var mobile = isMobile();
+var first = mobile;
 var state = { debug: false, messages: [] };
 function deliver(ctx) {
-  try {
-    forward(ctx && ctx.event ? ctx.event : {});
-  } catch (e) {
-    warn("the " + (ctx && ctx.event && ctx.event.type) + " call failed and was dropped: " + (e && e.message || e));
-  }
+  guard(function() {
+    var event = ctx.event, label = event.type + "()";
+    if (event.type === "alias" && (event.previousId === null || event.previousId === void 0 || event.previousId === "")) {
+      aliasToCurrentIdentity(text2(event.userId), SETTINGS, label, state);
+      return;
+    }
+    var extra = {};
+    if (event.type === "identify" && first) {
+      extra.mobile = true;
+      first = false;
+    }
+    sendMessage({
+      type: event.type,
+      event: event.event,
+      userId: event.userId,
+      anonymousId: event.anonymousId,
+      previousId: event.previousId,
+      groupId: event.groupId,
+      name: event.name,
+      category: event.category,
+      properties: event.properties,
+      traits: event.traits,
+      timestamp: event.timestamp,
+      context: event.context,
+      integrations: event.integrations
+    }, extra, SETTINGS, label, state);
+  }, "the call", "failed and was dropped");
   return ctx;
-}
-function forward(event) {
-  var label = event.type + "()";
-  if (event.type === "alias" && (event.previousId === null || event.previousId === void 0 || event.previousId === "")) {
-    aliasToCurrentIdentity(event.userId, SETTINGS, label, state);
-    return;
-  }
-  var message = {
-    type: event.type,
-    event: event.event,
-    userId: event.userId,
-    anonymousId: event.anonymousId,
-    previousId: event.previousId,
-    groupId: event.groupId,
-    name: event.name,
-    category: event.category,
-    properties: event.properties,
-    traits: event.traits,
-    timestamp: event.timestamp,
-    context: event.context
-  };
-  if (event.type === "identify" && mobile) {
-    message.mobile = true;
-    mobile = false;
-  }
-  send(message, SETTINGS, label, state);
 }
 var plugin = {
   name: "Kissmetrics (kmgen)",
   type: "destination",
-  version: VERSION,
+  version: "0.1.0",
   _kmgen: state,
   isLoaded: function() {
     return true;
   },
   load: function() {
-    kmgenLoad(window, document, "");
+    guard(function() {
+      load(window, document, "");
+    }, "kmgen", "could not load the Kissmetrics library");
     return Promise.resolve();
   },
   identify: deliver,
