@@ -216,6 +216,15 @@ def session(master, app='kmgen'):
             .getOrCreate())
 
 
+def _active():
+    """The SparkSession already running in this process (a notebook's, a test's), or None."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return None
+    return SparkSession.getActiveSession()
+
+
 def cmd_send(args, options):
     """``kmgen send --spark MASTER FILES...``."""
     if args.replay or not args.files:
@@ -226,11 +235,13 @@ def cmd_send(args, options):
         if not os.path.isfile(path):
             raise KmgenError('Cannot read %s: no such file.' % path)
     settings = config.load(args.config, args.settings, args.api_key)
-    spark = session(args.spark)
+    from_before = _active()
+    spark = from_before or session(args.spark)
     try:
         result = send(spark.read.text(list(args.files)), None, args.dead_letter or 'kmgen-spark', options,
                       settings=settings)
     finally:
-        spark.stop()
+        if from_before is None:
+            spark.stop()
     sys.stderr.write(summary_text(result) + '\n')
     return result.exit_code()
