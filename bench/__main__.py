@@ -33,6 +33,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m bench')
     parser.add_argument('--quick', action='store_true', help='small counts: a smoke run')
     parser.add_argument('--no-cloud', action='store_true', help='skip the cloud throughput section')
+    parser.add_argument('--no-spark', action='store_true', help='skip the Spark section (bench/spark.py)')
     args = parser.parse_args(argv)
     calls = 10000 if args.quick else 100000
     print('Machine: ' + machine())
@@ -57,6 +58,11 @@ def main(argv=None):
     if not args.no_cloud:
         from bench import cloud
         for line in cloud.table_rows(quick=args.quick):
+            print(row(*line))
+
+    if not args.no_spark:
+        from bench import spark
+        for line in spark.table_rows(100000 if args.quick else 1000000)[0]:
             print(row(*line))
 
     times = build_time.build_times()
