@@ -12,9 +12,6 @@ import platform
 
 from bench import build_time, device, scaling
 
-GOAL_GZIP = 3 * 1024
-
-
 def machine():
     cpu = 'unknown CPU'
     try:
@@ -34,6 +31,8 @@ def main(argv=None):
     parser.add_argument('--quick', action='store_true', help='small counts: a smoke run')
     parser.add_argument('--no-cloud', action='store_true', help='skip the cloud throughput section')
     parser.add_argument('--no-spark', action='store_true', help='skip the Spark section (bench/spark.py)')
+    parser.add_argument('--no-bombs', action='store_true', help='skip the hostile bomb calls (for old builds)')
+    parser.add_argument('--device', action='store_true', help='the device section only (sizes, per call, bombs)')
     args = parser.parse_args(argv)
     calls = 10000 if args.quick else 100000
     print('Machine: ' + machine())
@@ -44,16 +43,28 @@ def main(argv=None):
     sizes = device.bundle_sizes()
     floor_gz = sizes['hand-minimal floor'][1]
     loader_gz = sizes['Kissmetrics loader snippet'][1]
+    budget = device.budget()
     for name, (raw, gz) in sizes.items():
-        if name.startswith('kmgen.min.js'):
+        if name.startswith(('kmgen.min.js', 'snippet.html')):
+            file_name, site = name[:-1].split(' (')
+            goal = budget['sites'].get(site, {}).get(file_name)
             print(row('%s gzip bytes' % name, '{:,} ({:,} raw)'.format(gz, raw),
-                      'floor {:,}; KM loader {:,}'.format(floor_gz, loader_gz), '%.1fx floor' % (gz / floor_gz),
-                      '<= 2x floor and < 3 KB', 'yes' if gz <= 2 * floor_gz and gz < GOAL_GZIP else 'no'))
+                      'floor {:,}; KM loader {:,}; RudderStack 4,716; Segment 5,885'.format(floor_gz, loader_gz),
+                      '%.1fx floor' % (gz / floor_gz), '<= {:,}'.format(goal) if goal else '-',
+                      ('yes' if gz <= goal else 'no') if goal else '-'))
 
-    cost = device.per_call(calls)
-    print(row('track(Order Completed) in Chromium, us/call (%s calls)' % format(calls, ','),
-              '%.2f' % cost['kmgen'], 'floor %.2f' % cost['floor'], '%.1fx' % (cost['kmgen'] / cost['floor']),
-              '<= 1.5x floor', 'yes' if cost['kmgen'] <= 1.5 * cost['floor'] else 'no'))
+    cost, bombs = device.per_call(calls, bombs=not args.no_bombs)
+    for label, method, arguments, goal, segment, rudder in device.PAYLOADS:
+        mine, floor = cost[label]
+        print(row('%s in Chromium, us/call (%s calls)' % (label, format(calls, ',')), '%.2f' % mine,
+                  'floor %.2f; Segment %dx, RudderStack %dx' % (floor, segment, rudder),
+                  '%.1fx floor' % (mine / floor), '<= %dx floor' % goal, 'yes' if mine <= goal * floor else 'no'))
+    if bombs:
+        name = max(bombs, key=bombs.get)
+        print(row('worst bomb call in Chromium, ms main thread (%d bombs)' % len(bombs), '%.1f' % bombs[name],
+                  name, '-', '<= 50 ms', 'yes' if bombs[name] <= 50 else 'no'))
+    if args.device:
+        return 0
 
     if not args.no_cloud:
         from bench import cloud

@@ -7,7 +7,8 @@ install ``py-kissmetrics==1.1.0`` (it pins ``urllib3<2``) into its own venv unde
 
 What runs where: the fake server (``tests/fake_km.py``, fast mode) in a process of its own;
 ``kmgen send`` as a subprocess exactly as a user runs it (its workers included), timed by the
-wall clock from start to exit, so process start-up counts against it; peak memory is the
+wall clock from start to exit, so process start-up counts against it, with its journal on (as a
+user runs it: every confirmed unit is journaled and synced); peak memory is the
 largest sum of the RSS of kmgen's processes, sampled every 20 ms.
 """
 
@@ -140,6 +141,8 @@ def run_kmgen(path, toml, workdir):
     err = proc.stderr.read()
     if proc.returncode != 0:
         raise SystemExit('kmgen send failed (%s):\n%s' % (proc.returncode, err))
+    if not (workdir / 'dead.jsonl.journal').exists():
+        raise SystemExit('kmgen send kept no journal: the benchmark must measure it with its journal on')
     return seconds, err.strip(), peak / 1024
 
 

@@ -1,79 +1,142 @@
 // kmgen js_runtime/device.js: the device-mode boundary shared by the standalone
-// integration and the analytics-next plugin. It turns whatever a page passes into a plain
-// JSON message (what the vectors describe), runs the transpiled rules and pushes the ops
-// onto window._kmq. It never throws into the page and touches no built-in prototype.
+// integration and the analytics-next plugin. It copies whatever a page passes into a plain
+// JSON-like message within the rules' limits (docs/mapping.md) (before anything unbounded is walked), runs the
+// transpiled rules and pushes the ops onto window._kmq. Nothing here throws into the page,
+// whatever it is given (thrown Symbols, Proxies, throwing getters), and no built-in
+// prototype is touched.
 
 import { map_call } from './mapping.js';
+import { Dict } from './runtime.js';
 
-var MOBILE = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i;
-var MAX_DEPTH = 64;
+// The rules' limits (containers past level 32, 1,000 properties per op, 8,192-unit strings)
+// plus a margin, so that the rules, not the boundary, make every cut of an input within
+// them: containers past DEPTH, properties of one object past PROPS (not counting null ones),
+// array items past ITEMS (enough for an 8,192-unit joined string) and string units past TEXT
+// (the rules' cut looks one unit past its limit) are dropped. WORK bounds the whole call: one
+// unit per value or property, one per 32 code units of a string.
+var DEPTH = 34, PROPS = 1000, ITEMS = 8193, TEXT = 8193, WORK = 60000;
 
 export function warn(message) {
-  try {
-    if (typeof console !== 'undefined' && console.warn) console.warn('[kmgen] ' + message);
-  } catch (e) { /* a console that throws is not our problem */ }
+  try { console.warn('[kmgen] ' + message); } catch (e) { /* a console that throws is not our problem */ }
 }
 
-// JSON.parse(JSON.stringify(value)) without its failure modes: circular references and
-// getters that throw drop only the offending key (with one warning), never the call.
-export function plain(value, problems) {
-  var seen = [];
-  function walk(v, depth) {
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
-    if (typeof v === 'number') return isFinite(v) ? v : null;
-    if (typeof v !== 'object') return undefined;
+// What was thrown, as text, without ever throwing again (Symbols, prototype-less objects,
+// throwing toString or message getters, Proxies).
+export function describe(thrown) {
+  try {
+    var text = String(thrown !== null && typeof thrown === 'object' && 'message' in thrown ? thrown.message : thrown);
+    return text.length > 200 ? text.slice(0, 200) + '...' : text;
+  } catch (e) {
+    return 'a value that cannot be printed';
+  }
+}
+
+// Runs fn(); whatever it throws becomes one warning "<label> <what>: <thrown>".
+export function guard(fn, label, what) {
+  try { return fn(); } catch (e) { warn(label + ' ' + what + ': ' + describe(e)); }
+}
+
+// JSON.parse(JSON.stringify(value)) with the limits above and without its failure modes:
+// a getter, trap or toJSON that throws, a circular reference, or a limit drops only that
+// value, and the first reason waits in `pending` for the call's one warning. Objects come
+// out prototype-free (so "__proto__" is just a key) and without their null/undefined values
+// (the rules drop those anyway). Module state, saved and restored by copy(), since a getter
+// may call the API again.
+var stack = [], work = 0, problem = '', pending = '';
+
+function note(why) {
+  if (!problem) problem = why;
+}
+
+function walk(v, depth) {
+  var t = typeof v;
+  if (t === 'string') {
+    if (v.length > TEXT) v = v.slice(0, TEXT);
+    work -= 1 + (v.length >> 5);
+    return v;
+  }
+  if (t === 'number') return isFinite(v) ? v : null;
+  if (t === 'boolean' || v === null) return v;
+  if (t !== 'object') return undefined;
+  if (--work < 0) { note('cut: more than kmgen maps in one call'); return undefined; }
+  if (depth > DEPTH) { note('dropped: nested deeper than 32 levels'); return undefined; }
+  var mark = stack.length, out, i, item, n, key;
+  try {
     if (typeof v.toJSON === 'function') {
-      try { v = v.toJSON(); } catch (e) { problems.push('toJSON threw'); return undefined; }
+      v = v.toJSON();
       if (v === null || typeof v !== 'object') return walk(v, depth);
     }
-    if (depth > MAX_DEPTH) { problems.push('nested deeper than ' + MAX_DEPTH); return undefined; }
-    for (var s = 0; s < seen.length; s++) {
-      if (seen[s] === v) { problems.push('circular reference'); return undefined; }
+    for (i = 0; i < mark; i++) {
+      if (stack[i] === v) { note('dropped: a circular reference'); return undefined; }
     }
-    seen.push(v);
-    var out, i, item;
+    stack.push(v);
     if (Array.isArray(v)) {
       out = [];
-      for (i = 0; i < v.length; i++) {
-        item = walk(read(v, i), depth + 1);
+      n = v.length;
+      if (n > ITEMS) { note('cut: an array over ' + ITEMS + ' items'); n = ITEMS; }
+      for (i = 0; i < n && work > 0; i++) {
+        item = walk(v[i], depth + 1);
         out.push(item === undefined ? null : item);
       }
     } else {
-      out = {};
+      out = new Dict();
       var names = Object.keys(v);
-      for (i = 0; i < names.length; i++) {
-        item = walk(read(v, names[i]), depth + 1);
-        if (item !== undefined) {
-          Object.defineProperty(out, names[i], {value: item, enumerable: true, writable: true, configurable: true});
-        }
+      n = 0;
+      for (i = 0; i < names.length && --work > 0; i++) {
+        key = names[i];
+        if (key.length > TEXT) { note('dropped: a property name over 8192 code units'); continue; }
+        try { item = v[key]; } catch (e) { note('dropped: ' + JSON.stringify(key.slice(0, 50)) + ', its getter threw (' + describe(e) + ')'); continue; }
+        item = walk(item, depth + 1);
+        if (item === undefined || item === null) continue;
+        if (++n > PROPS) { note('cut: over 1000 properties'); break; }
+        out[key] = item;
       }
     }
-    seen.pop();
+    stack.length = mark;
     return out;
+  } catch (e) {
+    stack.length = mark;
+    note('dropped: a value whose trap or toJSON threw (' + describe(e) + ')');
+    return undefined;
   }
-  function read(obj, key) {
-    try { return obj[key]; } catch (e) { problems.push('getter for ' + JSON.stringify(String(key)) + ' threw'); return undefined; }
+}
+
+// `value` copied within the limits; what had to be dropped waits for send()'s warning.
+export function copy(value) {
+  var saved = [stack, work, problem];
+  stack = [];
+  work = WORK;
+  problem = '';
+  try {
+    value = walk(value, 0);
+    if (work <= 0) note('cut: more than kmgen maps in one call');
+    pending = pending || problem;
+    return value;
+  } finally {
+    stack = saved[0];
+    work = saved[1];
+    problem = saved[2];
   }
-  return walk(value, 0);
 }
 
 // Ops hold the rules' prototype-free objects, whose values are flat (strings, numbers,
 // booleans); hand the library ordinary objects with the same own keys ("__proto__" too).
 function ordinary(op) {
-  var out = op.slice();
-  var props = out[out.length - 1];
-  if (props !== null && typeof props === 'object') {
-    var copy = {}, names = Object.keys(props);
-    for (var i = 0; i < names.length; i++) {
-      if (names[i] === '__proto__') {
-        Object.defineProperty(copy, '__proto__', {value: props.__proto__, enumerable: true, writable: true, configurable: true});
-      } else {
-        copy[names[i]] = props[names[i]];
-      }
-    }
-    out[out.length - 1] = copy;
+  var props = op[op.length - 1];
+  if (props === null || typeof props !== 'object') return op;
+  var out = {};
+  for (var k in props) {
+    if (k === '__proto__') Object.defineProperty(out, k, {value: props[k], enumerable: true, writable: true, configurable: true});
+    else out[k] = props[k];
   }
-  return out;
+  op[op.length - 1] = out;
+  return op;
+}
+
+export function assign(target, source) {
+  var names = source !== null && typeof source === 'object' && !Array.isArray(source) ? Object.keys(source) : [];
+  for (var i = 0; i < names.length; i++) target[names[i]] = source[names[i]];
+  return target;
 }
 
 export function queue() {
@@ -82,21 +145,32 @@ export function queue() {
   return w._kmq;
 }
 
-export function isMobile() {
-  try { return MOBILE.test(navigator.userAgent || ''); } catch (e) { return false; }
+export var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
+
+// Map one normalised call with the rules and push its ops; one warning names the first
+// thing the copy or the rules dropped or cut (the rules note theirs in settings.notes; an
+// opt-out is the page's own choice, not worth a warning). With state.debug set (tests,
+// `kmgen parity`), the call is kept in state.messages.
+export function send(call, settings, label, state) {
+  if (state.debug) state.messages.push(call);
+  var notes = settings.notes, ops = map_call(call, settings), q = queue(), why = pending || notes[0] || '';
+  pending = '';
+  notes.length = 0;
+  if (why && why.indexOf('opted out') < 0) warn(label + ': ' + why + '.');
+  for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
 }
 
-// Map one message with the rules and push its ops. Returns the ops pushed. With
-// state.debug set (tests, `kmgen parity`), the normalised message is kept in state.messages.
-export function send(message, settings, label, state) {
-  var problems = [];
-  var call = plain(message, problems);
-  if (problems.length) warn(label + ': dropped what could not be serialized (' + problems[0] + ').');
-  if (state && state.debug) state.messages.push(call);
-  var ops = map_call(call, settings);
-  var q = queue();
-  for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
-  return ops;
+// A whole Segment/RudderStack-shaped message (a server's, or analytics-next's event): copied
+// within the limits, then mapped. `extra` (the boundary's own fields) is added unchecked.
+export function sendMessage(message, extra, settings, label, state) {
+  var call = copy(message);
+  if (call === null || typeof call !== 'object' || Array.isArray(call)) call = new Dict();
+  send(assign(call, extra), settings, label, state);
+}
+
+// A name or id as the rules take it: strings, and finite numbers as String() writes them.
+export function text(x) {
+  return typeof x === 'string' ? x.slice(0, TEXT) : typeof x === 'number' && isFinite(x) ? String(x) : '';
 }
 
 // alias() without a previousId: the current Kissmetrics identity, KM.i(), as soon as the
@@ -104,26 +178,15 @@ export function send(message, settings, label, state) {
 export function aliasToCurrentIdentity(userId, settings, label, state) {
   var w = window;
   function run() {
-    var current = w.KM && typeof w.KM.i === 'function' ? w.KM.i() : null;
-    if (current === null || current === undefined || current === '') {
-      warn(label + ': no Kissmetrics identity to alias from; pass a previousId.');
-      return;
-    }
-    send({type: 'alias', userId: userId, previousId: current}, settings, label, state);
+    guard(function () {
+      var current = w.KM.i();
+      if (current === null || current === undefined || current === '') {
+        warn(label + ': no Kissmetrics identity to alias from; pass a previousId.');
+      } else {
+        send({type: 'alias', userId: userId, previousId: text(current)}, settings, label, state);
+      }
+    }, label, 'failed');
   }
   if (w.KM && typeof w.KM.i === 'function') run();
   else queue().push(run);
-}
-
-export function pageDefaults() {
-  var d = document, l = window.location;
-  var canonical = d.querySelector ? d.querySelector('link[rel="canonical"]') : null;
-  var href = canonical && canonical.getAttribute('href');
-  return {
-    path: l.pathname,
-    referrer: d.referrer,
-    search: l.search,
-    title: d.title,
-    url: href ? (href.indexOf('?') > -1 ? href : href + l.search) : l.href.replace(/#.*$/, ''),
-  };
 }

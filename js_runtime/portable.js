@@ -16,6 +16,10 @@ export function is_array(x) {
   return Array.isArray(x);
 }
 
+export function is_boolean(x) {
+  return typeof x === 'boolean';
+}
+
 export function is_string(x) {
   return typeof x === 'string';
 }
@@ -29,7 +33,7 @@ export function is_missing(x) {
 }
 
 export function py_keys(d) {
-  return is_object(d) ? Object.keys(d).sort() : [];
+  return is_object(d) ? Object.keys(d) : [];
 }
 
 export function field(d, key, fallback) {
@@ -110,6 +114,28 @@ export function parse_money(s) {
   return isFinite(value) ? norm_number(value) : null;
 }
 
+export function lower(s) {
+  return s.toLowerCase();
+}
+
 export function squash(s) {
   return s.toLowerCase().replace(/[ _]/g, '');
+}
+
+export function well_formed(s) {
+  if (s.toWellFormed) return s.toWellFormed();
+  for (var out = '', i = 0, c; i < s.length; i++) {
+    c = s.charCodeAt(i);
+    if (c >> 10 == 54 && s.charCodeAt(i + 1) >> 10 == 55) out += s[i] + s[++i];
+    else out += c >> 11 == 27 ? '\ufffd' : s[i];
+  }
+  return out;
+}
+
+// Cut before well_formed so a huge string is never walked whole; the unit after the cut
+// decides whether the last one is half of a pair.
+export function cut(s, limit) {
+  if (s.length <= limit) return well_formed(s);
+  s = well_formed(s.slice(0, limit + 1));
+  return s.slice(0, s.charCodeAt(limit - 1) >> 10 == 54 ? limit - 1 : limit);
 }

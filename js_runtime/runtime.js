@@ -1,10 +1,11 @@
 // kmgen js_runtime/runtime.js: stands in for Transcrypt's org.transcrypt.__runtime__.js.
 // Only what the transpiled rules use; no built-in prototype is touched, no global made.
 
-// `{...}` in the rules: an object whose prototype chain holds no Object.prototype, so
-// "__proto__", "constructor" or "hasOwnProperty" are just keys. Built by a constructor (not
-// Object.create(null)) so that V8 keeps it a fast object instead of a hash table.
-function Dict() {}
+// `{...}` in the rules (and the device's copies of what a page passes): an object whose
+// prototype chain holds no Object.prototype, so "__proto__", "constructor" or
+// "hasOwnProperty" are just keys. Built by a constructor (not Object.create(null)) so that
+// V8 keeps it a fast object instead of a hash table.
+export function Dict() {}
 Dict.prototype = Object.create(null);
 
 export function dict(init) {
@@ -16,7 +17,7 @@ export function dict(init) {
   return out;
 }
 
-// `len(list)`: the rules only take the length of arrays (see the subset in STYLE.md).
+// `len(list)`: the rules only take the length of arrays (see the subset in docs/site-rules.md).
 export function len(x) {
   return x.length;
 }

@@ -7,7 +7,8 @@ requests in order, as a real HTTP/1.1 server must.
 A ``policy(seq, request)`` decides the answer to each request; it returns:
 
 - ``None`` or ``'ok'``: 200 with a 1x1 GIF (what trk.kissmetrics.io answers);
-- an int status, e.g. ``500`` or ``404``;
+- an int status, e.g. ``500`` or ``404``, or ``(status, {header: value})`` to add headers
+  (``(429, {'Retry-After': '1'})``);
 - a float: answer 200 after that many seconds (later requests on the connection wait);
 - ``'drop'``: write half of a response, then close the connection (dropped mid-response);
 - ``'reset'``: close the connection without answering;
@@ -28,7 +29,7 @@ from typing import NamedTuple
 
 GIF = (b'GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,'
        b'\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;')
-REASONS = {200: 'OK', 400: 'Bad Request', 404: 'Not Found', 429: 'Too Many Requests',
+REASONS = {200: 'OK', 400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout', 429: 'Too Many Requests',
            500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable'}
 
 
@@ -39,6 +40,7 @@ class Received(NamedTuple):
     body: str
     conn: int
     action: object
+    at: float = 0.0     # time.monotonic() of its arrival
 
     @property
     def key(self):
@@ -46,11 +48,12 @@ class Received(NamedTuple):
         return (self.method, self.target, self.body)
 
 
-def response(status, style='length'):
+def response(status, style='length', headers=None):
     """The bytes of a response with ``status``, framed by Content-Length, chunks, or close."""
     body = GIF if status == 200 else (b'error %d' % status)
     head = 'HTTP/1.1 %d %s\r\nContent-Type: %s\r\n' % (
         status, REASONS.get(status, 'Status'), 'image/gif' if status == 200 else 'text/plain')
+    head += ''.join('%s: %s\r\n' % item for item in (headers or {}).items())
     if style == 'chunked':
         half = len(body) // 2
         return (head + 'Transfer-Encoding: chunked\r\n\r\n').encode() + b'%x;ext=1\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Trailer: 1\r\n\r\n' % (
@@ -133,12 +136,15 @@ class _Conn(asyncio.Protocol):
         seq = server._seq
         server._seq += 1
         action = server.policy(seq, (method, target, body)) if server.policy else None
-        server.received.append(Received(seq, method, target, body, self.id, action))
+        server.received.append(Received(seq, method, target, body, self.id, action, time.monotonic()))
         delay = server.delay
         if isinstance(action, float):
             delay += action
             action = None
         status = 200 if action in (None, 'ok') else action
+        if isinstance(status, tuple):
+            status, headers = status
+            self.server.headers[seq] = headers
         self.out.append((time.monotonic() + delay if delay else 0, seq, status, (method, target, body)))
 
     def flush(self):
@@ -156,7 +162,7 @@ class _Conn(asyncio.Protocol):
                     break
             out.popleft()
             if isinstance(status, int):
-                chunks.append(response(status, server.style))
+                chunks.append(response(status, server.style, server.headers.pop(seq, None)))
                 if status < 300:
                     acked.append((seq, key))
                 if server.style == 'close':
@@ -201,6 +207,7 @@ class FakeKM:
         self.ssl_context = ssl_context
         self.received = []
         self.acked = []
+        self.headers = {}
         self.count = 0
         self._seq = 0
         self._conn_ids = iter(range(1, 1 << 62))
@@ -305,6 +312,18 @@ def first_attempts(k, action, share=1):
             return None
         seen[request] += 1
         return action if seen[request] <= k else None
+    return policy
+
+
+def in_turn(actions, share=1):
+    """For one in ``share`` distinct requests, ``actions[k]`` for its k-th arrival (from 0), then ok."""
+    seen = collections.Counter()
+
+    def policy(seq, request):
+        if share > 1 and zlib.crc32(repr(request).encode()) % share:
+            return None
+        seen[request] += 1
+        return actions[seen[request] - 1] if seen[request] <= len(actions) else None
     return policy
 
 

@@ -86,8 +86,11 @@ def test_transcrypt_runtime_never_creeps_into_the_integration(tmp_path, monkeypa
     ('api_key = "%s"\napi_name = "my-analytics"\n' % API_KEY,
      "Setting 'api_name' in {path} must be a JavaScript identifier, got 'my-analytics'."),
     ('api_key = "%s"\nscript_src = "http://cdn.example.com/kmgen.min.js"\n' % API_KEY,
-     "Setting 'script_src' in {path} must be an https:// or // URL of kmgen.min.js, got "
+     "Setting 'script_src' in {path} must be an https://, // or root-relative (/...) URL of kmgen.min.js, got "
      "'http://cdn.example.com/kmgen.min.js'."),
+    ('api_key = "%s"\nscript_src = "static/kmgen.min.js"\n' % API_KEY,
+     "Setting 'script_src' in {path} must be an https://, // or root-relative (/...) URL of kmgen.min.js, got "
+     "'static/kmgen.min.js'."),
 ])
 def test_a_bad_config_gives_one_line_and_writes_nothing(toml, message, tmp_path):
     config = tmp_path / 'site.toml'

@@ -1,4 +1,4 @@
-"""Cloud requests from ops: exact wire, hand-written (DESIGN.md "Cloud mode", issue 5).
+"""Cloud requests from ops: exact wire, hand-written (docs/ops.md, issue 5).
 
 Every expected URL below is written out by hand, not computed by the code under test."""
 
@@ -32,10 +32,10 @@ CASES = [
     ('identify with userId and a different anonymousId aliases them (/a), then sets the traits',
      {'type': 'identify', 'userId': 'u1', 'anonymousId': 'anon-9', 'timestamp': TS, 'traits': {'name': 'Ada'}},
      ['GET %s/a?%s&_p=anon-9&_n=u1&_t=1714564800&_d=1' % (K, KEY),
-      'GET %s/s?%s&_p=u1&_t=1714564800&_d=1&id=u1&name=Ada' % (K, KEY)]),
+      'GET %s/s?%s&_p=u1&_t=1714564800&_d=1&name=Ada&id=u1' % (K, KEY)]),
     ('identify with the same userId and anonymousId sends no alias',
      {'type': 'identify', 'userId': 'u1', 'anonymousId': 'u1', 'traits': {'name': 'Ada'}},
-     ['GET %s/s?%s&_p=u1&id=u1&name=Ada' % (K, KEY)]),
+     ['GET %s/s?%s&_p=u1&name=Ada&id=u1' % (K, KEY)]),
     ('identify with only an anonymousId sets on it, without alias',
      {'type': 'identify', 'userId': '', 'anonymousId': 'anon-7', 'context': {'traits': {'email': 'r@x.io'}}},
      ['GET %s/s?%s&_p=anon-7&email=r%%40x.io' % (K, KEY)]),
@@ -54,34 +54,39 @@ CASES = [
      ['GET %s/s?%s&_p=u1&Group%%20-%%20employees=250&Group%%20-%%20id=g%%201' % (K, KEY)]),
     ('page records Page View, then the named page',
      {'type': 'page', 'anonymousId': 'a1', 'name': 'Docs', 'properties': {'url': 'https://x.io/a?b=c&d'}},
-     ['GET %s/e?%s&_p=a1&_n=Page%%20View&Referrer=Direct&Viewed%%20URL=https%%3A%%2F%%2Fx.io%%2Fa%%3Fb%%3Dc%%26d'
+     ['GET %s/e?%s&_p=a1&_n=Page%%20View&Viewed%%20URL=https%%3A%%2F%%2Fx.io%%2Fa%%3Fb%%3Dc%%26d&Referrer=Direct'
       % (K, KEY),
-      'GET %s/e?%s&_p=a1&_n=Viewed%%20Docs%%20Page&Page%%20-%%20name=Docs&Page%%20-%%20url=https%%3A%%2F%%2Fx.io'
-      '%%2Fa%%3Fb%%3Dc%%26d' % (K, KEY)]),
+      'GET %s/e?%s&_p=a1&_n=Viewed%%20Docs%%20Page&Page%%20-%%20url=https%%3A%%2F%%2Fx.io%%2Fa%%3Fb%%3Dc%%26d'
+      '&Page%%20-%%20name=Docs' % (K, KEY)]),
     ('product lines carry their own _t (ts + index) and _d, in the transport slots',
      {'type': 'track', 'event': 'Order Completed', 'userId': 'u1', 'timestamp': '2024-05-01T12:00:00.900Z',
       'properties': {'total': 5, 'products': [{'sku': 'A'}, {'sku': 'B'}]}},
-     ['GET %s/e?%s&_p=u1&_n=Order%%20Completed&_t=1714564800&_d=1&Billing%%20Amount=5'
-      '&Order%%20Completed%%20-%%20total=5' % (K, KEY),
+     ['GET %s/e?%s&_p=u1&_n=Order%%20Completed&_t=1714564800&_d=1&Order%%20Completed%%20-%%20total=5'
+      '&Billing%%20Amount=5' % (K, KEY),
       'GET %s/s?%s&_p=u1&_t=1714564800&_d=1&Order%%20Completed%%20-%%20sku=A' % (K, KEY),
       'GET %s/s?%s&_p=u1&_t=1714564801&_d=1&Order%%20Completed%%20-%%20sku=B' % (K, KEY)]),
-    ('a trait named _t replaces the time; traits named _k, _p or _n cannot replace the transport fields',
-     {'type': 'identify', 'anonymousId': 'a1', 'timestamp': TS, 'traits': {'_t': 5, '_p': 'x', '_k': 'y', '_n': 'z'}},
-     ['GET %s/s?%s&_p=a1&_t=5&_d=1' % (K, KEY)]),
+    ('traits named _t, _d, _k, _p or _n are dropped: they neither move the time nor re-file the call',
+     {'type': 'identify', 'anonymousId': 'a1', 'timestamp': TS,
+      'traits': {'_t': 5, '_d': 0, '_p': 'x', '_k': 'y', '_n': 'z', 'plan': 'pro'}},
+     ['GET %s/s?%s&_p=a1&_t=1714564800&_d=1&plan=pro' % (K, KEY)]),
+    ('traits that are all reserved names leave nothing to set',
+     {'type': 'identify', 'anonymousId': 'a1', 'traits': {'_t': 5, '_p': 'x'}},
+     []),
     ('unicode, emoji and &=+ are UTF-8 percent-encoded; nothing but A-Za-z0-9_.~- is kept',
      {'type': 'track', 'event': 'Café ☕', 'userId': 'ü@x', 'properties': {'q': 'a&b=c+d', 'emoji': '😀 ~ok_.-!*\'()'}},
      ['GET %s/e?%s&_p=%%C3%%BC%%40x&_n=Caf%%C3%%A9%%20%%E2%%98%%95'
-      '&Caf%%C3%%A9%%20%%E2%%98%%95%%20-%%20emoji=%%F0%%9F%%98%%80%%20~ok_.-%%21%%2A%%27%%28%%29'
-      '&Caf%%C3%%A9%%20%%E2%%98%%95%%20-%%20q=a%%26b%%3Dc%%2Bd' % (K, KEY)]),
+      '&Caf%%C3%%A9%%20%%E2%%98%%95%%20-%%20q=a%%26b%%3Dc%%2Bd'
+      '&Caf%%C3%%A9%%20%%E2%%98%%95%%20-%%20emoji=%%F0%%9F%%98%%80%%20~ok_.-%%21%%2A%%27%%28%%29' % (K, KEY)]),
     ("numbers and booleans are written as JavaScript's String() writes them",
      {'type': 'identify', 'anonymousId': 'a1', 'traits': {
          'a': 1.0, 'b': 1e21, 'c': 0.1, 'd': 1e-7, 'e': 2 ** 60, 'f': True, 'g': False, 'h': '', 'i': -0.0,
          'j': 123456789012345680000.0, 'k': 1.5e300}},
      ['GET %s/s?%s&_p=a1&a=1&b=1e%%2B21&c=0.1&d=1e-7&e=1152921504606847000&f=true&g=false&h=&i=0'
       '&j=123456789012345680000&k=1.5e%%2B300' % (K, KEY)]),
-    ('props follow the transport fields in key order (UTF-16 order, like the ops)',
-     {'type': 'identify', 'anonymousId': 'a1', 'traits': {'b': 1, 'B': 2, '_a': 3, 'a': 4, '\U0001F600': 5, '\uff5e': 6}},
-     ['GET %s/s?%s&_p=a1&B=2&_a=3&a=4&b=1&%%F0%%9F%%98%%80=5&%%EF%%BD%%9E=6' % (K, KEY)]),
+    ("props follow the transport fields in key order (JavaScript's: integer-like keys first, then insertion)",
+     {'type': 'identify', 'anonymousId': 'a1', 'traits': {'b': 1, 'B': 2, '_a': 3, '10': 7, 'a': 4, '\U0001F600': 5,
+                                                         '\uff5e': 6, '2': 8}},
+     ['GET %s/s?%s&_p=a1&2=8&10=7&b=1&B=2&_a=3&a=4&%%F0%%9F%%98%%80=5&%%EF%%BD%%9E=6' % (K, KEY)]),
     ('a lone surrogate is written as U+FFFD',
      {'type': 'track', 'event': 'E', 'userId': 'u1', 'properties': {'s': 'x\ud800y'}},
      ['GET %s/e?%s&_p=u1&_n=E&E%%20-%%20s=x%%EF%%BF%%BDy' % (K, KEY)]),

@@ -19,7 +19,7 @@ def test_a_prototype_patch_would_be_reported(tmp_path, monkeypatch):
     bundle = tmp_path / 'engine.js'
     bundle.write_text(engine.engine_bundle().read_text(encoding='utf-8')
                       + '\nArray.prototype.py_get = function () {}; var leaked = 1;\n', encoding='utf-8')
-    monkeypatch.setattr(engine, 'engine_bundle', lambda: bundle)
+    monkeypatch.setattr(engine, 'engine_bundle', lambda ruleset=None: bundle)
     report = json.loads(engine.run([], purity=True)[-1])
     assert report['purity']['Array'] == {'added': ['py_get'], 'removed': []}
     assert report['purity']['globals']['added'] == ['kmgenRules', 'leaked']

@@ -1,5 +1,5 @@
 """The transpiled subset: rules/ stays inside it, and constructs outside it are rejected
-with the file, the line and the replacement (STYLE.md section 3)."""
+with the file, the line and the replacement (docs/site-rules.md, "The subset")."""
 
 import shutil
 
@@ -56,11 +56,14 @@ def test_a_planted_violation_stops_the_transpile(tmp_path):
     shutil.copytree(RULES_DIR, rules, ignore=shutil.ignore_patterns('__pycache__'))
     mapping = rules / 'mapping.py'
     lines = mapping.read_text(encoding='utf-8').splitlines()
-    lines.append('def planted(d):\n    return d.get("x")')
+    lines.append('def planted(d):\n    x = d.get("x")\n    return f"{x}"')
     mapping.write_text('\n'.join(lines) + '\n', encoding='utf-8')
     with pytest.raises(BuildError) as err:
         transpile(tmp_path / 'out', rules)
     assert str(err.value) == (
-        'rules/ leaves the transpiled subset (1 problem): rules/mapping.py:%d: the method call '
-        '`.get()` is outside the transpiled subset; write field(d, key, default) instead' % (len(lines) + 1))
+        'the rules leave the transpiled subset (2 problems); kmgen runs no rules until every one is fixed:\n'
+        '  rules/mapping.py:%d: the method call `.get()` is outside the transpiled subset; write '
+        'field(d, key, default) instead\n'
+        "  rules/mapping.py:%d: an f-string is outside the transpiled subset; write '+' concatenation and "
+        'to_str(x) instead' % (len(lines) + 1, len(lines) + 2))
     assert not (tmp_path / 'out' / 'mapping.js').exists()

@@ -1,4 +1,4 @@
-/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and examples/shop.toml | do not edit: rebuild with `kmgen build --config examples/shop.toml` */
+/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and the site's kmgen.toml | do not edit: rebuild with `kmgen build` */
 (() => {
   // runtime.js
   function Dict() {
@@ -28,6 +28,9 @@
   function is_array(x) {
     return Array.isArray(x);
   }
+  function is_boolean(x) {
+    return typeof x === "boolean";
+  }
   function is_string(x) {
     return typeof x === "string";
   }
@@ -38,7 +41,7 @@
     return x === null || x === void 0 || typeof x === "number" && !isFinite(x);
   }
   function py_keys(d) {
-    return is_object(d) ? Object.keys(d).sort() : [];
+    return is_object(d) ? Object.keys(d) : [];
   }
   function field(d, key, fallback) {
     return is_object(d) && hasOwn.call(d, key) && d[key] !== void 0 ? d[key] : fallback;
@@ -104,17 +107,45 @@
   }
   function parse_money(s) {
     if (typeof s !== "string") return null;
-    var text2 = s.replace(/[$,]/g, "").replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, "");
-    if (!DECIMAL.test(text2)) return null;
-    var value = Number(text2);
+    var text3 = s.replace(/[$,]/g, "").replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, "");
+    if (!DECIMAL.test(text3)) return null;
+    var value = Number(text3);
     return isFinite(value) ? norm_number(value) : null;
+  }
+  function lower(s) {
+    return s.toLowerCase();
   }
   function squash(s) {
     return s.toLowerCase().replace(/[ _]/g, "");
   }
+  function well_formed(s) {
+    if (s.toWellFormed) return s.toWellFormed();
+    for (var out = "", i = 0, c; i < s.length; i++) {
+      c = s.charCodeAt(i);
+      if (c >> 10 == 54 && s.charCodeAt(i + 1) >> 10 == 55) out += s[i] + s[++i];
+      else out += c >> 11 == 27 ? "�" : s[i];
+    }
+    return out;
+  }
+  function cut(s, limit) {
+    if (s.length <= limit) return well_formed(s);
+    s = well_formed(s.slice(0, limit + 1));
+    return s.slice(0, s.charCodeAt(limit - 1) >> 10 == 54 ? limit - 1 : limit);
+  }
 
   // values.js
-  var scalar = function(value) {
+  var MAX_DEPTH = 32;
+  var MAX_PROPERTIES = 1e3;
+  var MAX_TEXT = 8192;
+  var RESERVED = dict({ "_k": true, "_p": true, "_n": true, "_t": true, "_d": true });
+  var DEPTH_NOTE = "dropped: nested deeper than 32 levels";
+  var note = function(settings, message) {
+    var notes = field(settings, "notes", null);
+    if (is_array(notes)) {
+      push(notes, message);
+    }
+  };
+  var scalar = function(value, settings) {
     var seconds = date_value(value);
     if (!is_missing(seconds)) {
       return seconds;
@@ -122,46 +153,105 @@
     if (is_number(value)) {
       return norm_number(value);
     }
+    if (is_string(value)) {
+      return text_value(value, settings);
+    }
     return value;
   };
-  var array_text = function(py_items) {
+  var text_value = function(value, settings) {
+    var out = cut(value, MAX_TEXT);
+    if (len(out) < len(value)) {
+      note(settings, "cut: a string over 8192 code units");
+    }
+    return out;
+  };
+  var is_container = function(value) {
+    return is_object(value) || is_array(value);
+  };
+  var deep = function(depth, settings) {
+    if (depth < MAX_DEPTH) {
+      return false;
+    }
+    note(settings, DEPTH_NOTE);
+    return true;
+  };
+  var bounded = function(value, depth, settings) {
+    if (is_string(value)) {
+      return well_formed(value);
+    }
+    if (!is_container(value)) {
+      return value;
+    }
+    if (depth > MAX_DEPTH) {
+      note(settings, DEPTH_NOTE);
+      return null;
+    }
+    if (is_array(value)) {
+      var py_items = [];
+      for (var i = 0; i < len(value); i++) {
+        push(py_items, bounded(value[i], depth + 1, settings));
+      }
+      return py_items;
+    }
+    var out = dict({});
+    var names = py_keys(value);
+    for (var i = 0; i < len(names); i++) {
+      out[well_formed(names[i])] = bounded(value[names[i]], depth + 1, settings);
+    }
+    return out;
+  };
+  var array_text = function(py_items, depth, settings) {
     var parts = [];
     for (var i = 0; i < len(py_items); i++) {
       var item = py_items[i];
-      if (is_missing(item)) {
+      if (is_missing(item) || is_container(item) && deep(depth, settings)) {
         push(parts, "");
       } else if (is_array(item)) {
-        push(parts, array_text(item));
+        push(parts, array_text(item, depth + 1, settings));
       } else if (is_object(item)) {
-        push(parts, json_compact(item));
+        push(parts, json_compact(bounded(item, depth + 1, settings)));
       } else {
         push(parts, to_str(item));
       }
     }
     return join(parts, ",");
   };
-  var flatten_into = function(out, path, obj) {
+  var flatten_into = function(out, path, obj, depth, settings) {
     var names = py_keys(obj);
     for (var i = 0; i < len(names); i++) {
-      var py_name = names[i];
-      var value = obj[py_name];
-      if (is_missing(value)) {
+      var value = obj[names[i]];
+      if (is_missing(value) || is_container(value) && deep(depth, settings)) {
         continue;
       }
+      var key = path + well_formed(names[i]);
       if (is_object(value)) {
-        flatten_into(out, path + py_name + ".", value);
+        flatten_into(out, key + ".", value, depth + 1, settings);
+      } else if (field(RESERVED, key, false)) {
+        note(settings, "dropped: reserved name " + key);
       } else if (is_array(value)) {
-        out[path + py_name] = array_text(value);
+        out[key] = text_value(array_text(value, depth + 1, settings), settings);
       } else {
-        out[path + py_name] = scalar(value);
+        out[key] = scalar(value, settings);
       }
     }
     return out;
   };
-  var clean = function(obj, prefix) {
+  var clean = function(obj, prefix, settings) {
     var out = dict({});
     if (is_object(obj)) {
-      flatten_into(out, prefix, obj);
+      flatten_into(out, prefix, obj, 1, settings);
+    }
+    return out;
+  };
+  var limited = function(props, settings) {
+    var names = py_keys(props);
+    if (len(names) <= MAX_PROPERTIES) {
+      return props;
+    }
+    note(settings, "cut: over 1000 properties");
+    var out = dict({});
+    for (var i = 0; i < MAX_PROPERTIES; i++) {
+      out[names[i]] = props[names[i]];
     }
     return out;
   };
@@ -170,7 +260,7 @@
   };
   var text = function(value) {
     if (is_string(value)) {
-      return value;
+      return well_formed(value);
     }
     if (is_missing(value) || is_object(value) || is_array(value)) {
       return "";
@@ -228,14 +318,14 @@
     var py_name = squash(event);
     return py_name == "ordercompleted" || py_name == "completedorder";
   };
-  var experiment_traits = function(props) {
+  var experiment_traits = function(props, settings) {
     var experiment = text(first_present(props, ["experiment_name", "experiment_id"]));
     var variation = text(first_present(props, ["variation_name", "variation_id"]));
     if (experiment == "" || variation == "") {
       return null;
     }
     var traits = dict({});
-    traits["Experiment: " + experiment] = variation;
+    traits["Experiment: " + experiment] = text_value(variation, settings);
     return traits;
   };
   var identify = function(call, settings) {
@@ -245,18 +335,18 @@
     if (!is_object(traits) || count(traits) == 0) {
       var traits = field(field(call, "context", null), "traits", null);
     }
-    var props = clean(traits, "");
+    var props = clean(traits, "", settings);
     if (user_id != "") {
       push(ops, ["identify", user_id]);
-      props["id"] = user_id;
+      props["id"] = text_value(user_id, settings);
     }
     if (count(props) > 0) {
-      push(ops, ["set", props]);
+      push(ops, ["set", limited(props, settings)]);
     }
-    if (field(call, "mobile", false) == true) {
-      var mobile = dict({});
-      mobile[MOBILE_SESSION] = "Yes";
-      push(ops, ["set", mobile]);
+    if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) == true) {
+      var mobile2 = dict({});
+      mobile2[MOBILE_SESSION] = "Yes";
+      push(ops, ["set", mobile2]);
     }
     return ops;
   };
@@ -282,28 +372,28 @@
     }
     var billing = amount(revenue);
     var key_prefix = setting(settings, "prefix_properties") ? prefix_of(event) : "";
-    var props = clean(raw, key_prefix);
+    var props = clean(raw, key_prefix, settings);
     if (!is_missing(billing) && source == "revenue") {
       props[key_prefix + "revenue"] = billing;
     }
     if (!is_missing(billing)) {
       props[BILLING_AMOUNT] = billing;
     }
-    var ops = [["record", event, props]];
+    var ops = [["record", event, limited(props, settings)]];
     if (order && is_array(products)) {
-      add_products(ops, key_prefix, products, timestamp(call));
+      add_products(ops, key_prefix, products, timestamp(call), settings);
     }
     if (squash(event) == "experimentviewed") {
-      var traits = experiment_traits(raw);
+      var traits = experiment_traits(raw, settings);
       if (!is_missing(traits)) {
         push(ops, ["set", traits]);
       }
     }
     return ops;
   };
-  var add_products = function(ops, key_prefix, products, ts) {
+  var add_products = function(ops, key_prefix, products, ts, settings) {
     for (var i = 0; i < len(products); i++) {
-      var item = clean(products[i], key_prefix);
+      var item = limited(clean(products[i], key_prefix, settings), settings);
       if (count(item) == 0) {
         continue;
       }
@@ -314,18 +404,18 @@
       push(ops, ["set", item]);
     }
   };
-  var viewed = function(call, kind, label) {
+  var viewed = function(call, kind, label, settings) {
     var key_prefix = prefix_of(kind);
-    var props = clean(field(call, "properties", null), key_prefix);
+    var props = clean(field(call, "properties", null), key_prefix, settings);
     var py_name = text(field(call, "name", null));
     var category = text(field(call, "category", null));
     if (py_name != "") {
-      props[key_prefix + "name"] = py_name;
+      props[key_prefix + "name"] = text_value(py_name, settings);
     }
     if (category != "") {
-      props[key_prefix + "category"] = category;
+      props[key_prefix + "category"] = text_value(category, settings);
     }
-    return ["record", "Viewed " + label + " " + kind, props];
+    return ["record", "Viewed " + label + " " + kind, limited(props, settings)];
   };
   var page = function(call, settings) {
     var ops = [];
@@ -338,13 +428,13 @@
         var url = text(field(context_page, "url", null));
       }
       if (url != "") {
-        view["Viewed URL"] = url;
+        view["Viewed URL"] = text_value(url, settings);
       }
       var referrer = text(field(props, "referrer", null));
       if (referrer == "") {
         var referrer = text(field(context_page, "referrer", null));
       }
-      view["Referrer"] = referrer != "" ? referrer : "Direct";
+      view["Referrer"] = referrer != "" ? text_value(referrer, settings) : "Direct";
       push(ops, ["record", PAGE_VIEW, view]);
     }
     var py_name = text(field(call, "name", null));
@@ -362,7 +452,7 @@
       var label = category;
     }
     if (label != "") {
-      push(ops, viewed(call, "Page", label));
+      push(ops, viewed(call, "Page", label, settings));
     }
     return ops;
   };
@@ -374,19 +464,19 @@
     if (py_name == "") {
       return [];
     }
-    return [viewed(call, "Screen", py_name)];
+    return [viewed(call, "Screen", py_name, settings)];
   };
   var group = function(call, settings) {
     var key_prefix = prefix_of(setting(settings, "group_prefix"));
-    var props = clean(field(call, "traits", null), key_prefix);
+    var props = clean(field(call, "traits", null), key_prefix, settings);
     var group_id = text(field(call, "groupId", null));
     if (group_id != "") {
-      props[key_prefix + "id"] = group_id;
+      props[key_prefix + "id"] = text_value(group_id, settings);
     }
     if (count(props) == 0) {
       return [];
     }
-    return [["set", props]];
+    return [["set", limited(props, settings)]];
   };
   var alias = function(call, settings) {
     var user_id = text(field(call, "userId", null));
@@ -400,134 +490,329 @@
     return [["alias", user_id, previous]];
   };
   var RULES = dict({ "identify": identify, "track": track, "page": page, "screen": screen, "group": group, "alias": alias });
+  var opted_out = function(call) {
+    var integrations = field(call, "integrations", null);
+    var names = py_keys(integrations);
+    var mine = null;
+    for (var i = 0; i < len(names); i++) {
+      if (lower(names[i]) == "kissmetrics") {
+        var value = integrations[names[i]];
+        if (is_boolean(value) && value == false) {
+          return true;
+        }
+        if (is_boolean(value) || is_object(value)) {
+          var mine = value;
+        }
+      }
+    }
+    var everything = field(integrations, "All", null);
+    return is_boolean(everything) && everything == false && is_missing(mine);
+  };
   var map_call = function(call, settings) {
     var rule = field(RULES, text(field(call, "type", null)), null);
     if (is_missing(rule)) {
+      return [];
+    }
+    if (opted_out(call)) {
+      note(settings, "dropped: opted out (integrations)");
       return [];
     }
     return rule(call, settings);
   };
 
   // device.js
-  var MOBILE = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i;
-  var MAX_DEPTH = 64;
+  var DEPTH = 34;
+  var PROPS = 1e3;
+  var ITEMS = 8193;
+  var TEXT = 8193;
+  var WORK = 6e4;
   function warn(message) {
     try {
-      if (typeof console !== "undefined" && console.warn) console.warn("[kmgen] " + message);
+      console.warn("[kmgen] " + message);
     } catch (e) {
     }
   }
-  function plain(value, problems) {
-    var seen = [];
-    function walk(v, depth) {
-      if (v === null || typeof v === "string" || typeof v === "boolean") return v;
-      if (typeof v === "number") return isFinite(v) ? v : null;
-      if (typeof v !== "object") return void 0;
+  function describe(thrown) {
+    try {
+      var text3 = String(thrown !== null && typeof thrown === "object" && "message" in thrown ? thrown.message : thrown);
+      return text3.length > 200 ? text3.slice(0, 200) + "..." : text3;
+    } catch (e) {
+      return "a value that cannot be printed";
+    }
+  }
+  function guard(fn, label, what) {
+    try {
+      return fn();
+    } catch (e) {
+      warn(label + " " + what + ": " + describe(e));
+    }
+  }
+  var stack = [];
+  var work = 0;
+  var problem = "";
+  var pending = "";
+  function note2(why) {
+    if (!problem) problem = why;
+  }
+  function walk(v, depth) {
+    var t = typeof v;
+    if (t === "string") {
+      if (v.length > TEXT) v = v.slice(0, TEXT);
+      work -= 1 + (v.length >> 5);
+      return v;
+    }
+    if (t === "number") return isFinite(v) ? v : null;
+    if (t === "boolean" || v === null) return v;
+    if (t !== "object") return void 0;
+    if (--work < 0) {
+      note2("cut: more than kmgen maps in one call");
+      return void 0;
+    }
+    if (depth > DEPTH) {
+      note2("dropped: nested deeper than 32 levels");
+      return void 0;
+    }
+    var mark = stack.length, out, i, item, n, key;
+    try {
       if (typeof v.toJSON === "function") {
-        try {
-          v = v.toJSON();
-        } catch (e) {
-          problems.push("toJSON threw");
-          return void 0;
-        }
+        v = v.toJSON();
         if (v === null || typeof v !== "object") return walk(v, depth);
       }
-      if (depth > MAX_DEPTH) {
-        problems.push("nested deeper than " + MAX_DEPTH);
-        return void 0;
-      }
-      for (var s = 0; s < seen.length; s++) {
-        if (seen[s] === v) {
-          problems.push("circular reference");
+      for (i = 0; i < mark; i++) {
+        if (stack[i] === v) {
+          note2("dropped: a circular reference");
           return void 0;
         }
       }
-      seen.push(v);
-      var out, i, item;
+      stack.push(v);
       if (Array.isArray(v)) {
         out = [];
-        for (i = 0; i < v.length; i++) {
-          item = walk(read(v, i), depth + 1);
+        n = v.length;
+        if (n > ITEMS) {
+          note2("cut: an array over " + ITEMS + " items");
+          n = ITEMS;
+        }
+        for (i = 0; i < n && work > 0; i++) {
+          item = walk(v[i], depth + 1);
           out.push(item === void 0 ? null : item);
         }
       } else {
-        out = {};
+        out = new Dict();
         var names = Object.keys(v);
-        for (i = 0; i < names.length; i++) {
-          item = walk(read(v, names[i]), depth + 1);
-          if (item !== void 0) {
-            Object.defineProperty(out, names[i], { value: item, enumerable: true, writable: true, configurable: true });
+        n = 0;
+        for (i = 0; i < names.length && --work > 0; i++) {
+          key = names[i];
+          if (key.length > TEXT) {
+            note2("dropped: a property name over 8192 code units");
+            continue;
           }
+          try {
+            item = v[key];
+          } catch (e) {
+            note2("dropped: " + JSON.stringify(key.slice(0, 50)) + ", its getter threw (" + describe(e) + ")");
+            continue;
+          }
+          item = walk(item, depth + 1);
+          if (item === void 0 || item === null) continue;
+          if (++n > PROPS) {
+            note2("cut: over 1000 properties");
+            break;
+          }
+          out[key] = item;
         }
       }
-      seen.pop();
+      stack.length = mark;
       return out;
+    } catch (e) {
+      stack.length = mark;
+      note2("dropped: a value whose trap or toJSON threw (" + describe(e) + ")");
+      return void 0;
     }
-    function read(obj, key) {
-      try {
-        return obj[key];
-      } catch (e) {
-        problems.push("getter for " + JSON.stringify(String(key)) + " threw");
-        return void 0;
-      }
+  }
+  function copy(value) {
+    var saved = [stack, work, problem];
+    stack = [];
+    work = WORK;
+    problem = "";
+    try {
+      value = walk(value, 0);
+      if (work <= 0) note2("cut: more than kmgen maps in one call");
+      pending = pending || problem;
+      return value;
+    } finally {
+      stack = saved[0];
+      work = saved[1];
+      problem = saved[2];
     }
-    return walk(value, 0);
   }
   function ordinary(op) {
-    var out = op.slice();
-    var props = out[out.length - 1];
-    if (props !== null && typeof props === "object") {
-      var copy = {}, names = Object.keys(props);
-      for (var i = 0; i < names.length; i++) {
-        if (names[i] === "__proto__") {
-          Object.defineProperty(copy, "__proto__", { value: props.__proto__, enumerable: true, writable: true, configurable: true });
-        } else {
-          copy[names[i]] = props[names[i]];
-        }
-      }
-      out[out.length - 1] = copy;
+    var props = op[op.length - 1];
+    if (props === null || typeof props !== "object") return op;
+    var out = {};
+    for (var k in props) {
+      if (k === "__proto__") Object.defineProperty(out, k, { value: props[k], enumerable: true, writable: true, configurable: true });
+      else out[k] = props[k];
     }
-    return out;
+    op[op.length - 1] = out;
+    return op;
+  }
+  function assign(target, source) {
+    var names = source !== null && typeof source === "object" && !Array.isArray(source) ? Object.keys(source) : [];
+    for (var i = 0; i < names.length; i++) target[names[i]] = source[names[i]];
+    return target;
   }
   function queue() {
     var w = window;
     if (!w._kmq || typeof w._kmq.push !== "function") w._kmq = [];
     return w._kmq;
   }
-  function isMobile() {
-    try {
-      return MOBILE.test(navigator.userAgent || "");
-    } catch (e) {
-      return false;
-    }
-  }
-  function send(message, settings, label, state) {
-    var problems = [];
-    var call = plain(message, problems);
-    if (problems.length) warn(label + ": dropped what could not be serialized (" + problems[0] + ").");
-    if (state && state.debug) state.messages.push(call);
-    var ops = map_call(call, settings);
-    var q = queue();
+  var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
+  function send(call, settings, label, state) {
+    if (state.debug) state.messages.push(call);
+    var notes = settings.notes, ops = map_call(call, settings), q = queue(), why = pending || notes[0] || "";
+    pending = "";
+    notes.length = 0;
+    if (why && why.indexOf("opted out") < 0) warn(label + ": " + why + ".");
     for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
-    return ops;
+  }
+  function sendMessage(message, extra, settings, label, state) {
+    var call = copy(message);
+    if (call === null || typeof call !== "object" || Array.isArray(call)) call = new Dict();
+    send(assign(call, extra), settings, label, state);
+  }
+  function text2(x) {
+    return typeof x === "string" ? x.slice(0, TEXT) : typeof x === "number" && isFinite(x) ? String(x) : "";
   }
   function aliasToCurrentIdentity(userId, settings, label, state) {
     var w = window;
     function run() {
-      var current = w.KM && typeof w.KM.i === "function" ? w.KM.i() : null;
-      if (current === null || current === void 0 || current === "") {
-        warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
-        return;
-      }
-      send({ type: "alias", userId, previousId: current }, settings, label, state);
+      guard(function() {
+        var current = w.KM.i();
+        if (current === null || current === void 0 || current === "") {
+          warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
+        } else {
+          send({ type: "alias", userId, previousId: text2(current) }, settings, label, state);
+        }
+      }, label, "failed");
     }
     if (w.KM && typeof w.KM.i === "function") run();
     else queue().push(run);
   }
-  function pageDefaults() {
-    var d = document, l = window.location;
-    var canonical = d.querySelector ? d.querySelector('link[rel="canonical"]') : null;
-    var href = canonical && canonical.getAttribute("href");
+
+  // integration.js
+  var SETTINGS = { "group_prefix": "Group", "prefix_properties": true, "record_page_view": true, "track_categorized_pages": true, "track_named_pages": true };
+  SETTINGS.notes = [];
+  var API_NAME = "analytics";
+  var INITIAL_PAGE = true;
+  var SLOTS = {
+    identify: ["userId"],
+    track: ["event"],
+    page: ["category", "name"],
+    screen: ["name"],
+    group: ["groupId"],
+    alias: ["userId", "previousId"]
+  };
+  var PROPS2 = { track: "properties", page: "properties", screen: "properties", identify: "traits", group: "traits" };
+  function load(w, d, nonce) {
+    var q = w._kmq = w._kmq || [];
+    if (w.KM || q.kmgen) return;
+    try {
+      Object.defineProperty(q, "kmgen", { value: 1 });
+    } catch (e) {
+    }
+    w._kmk = w._kmk || "0123456789abcdef0123456789abcdef01234567";
+    w.KM_SKIP_PAGE_VIEW = 1;
+    function script(src) {
+      var s = d.createElement("script"), first = d.getElementsByTagName("script")[0];
+      s.async = true;
+      s.src = src;
+      if (nonce) s.setAttribute("nonce", nonce);
+      (first && first.parentNode ? first.parentNode : d.head || d.documentElement).insertBefore(s, first || null);
+    }
+    script("//i.kissmetrics.io/i.js");
+    script("//scripts.kissmetrics.io/0123456789abcdef0123456789abcdef01234567.2.js");
+  }
+  guard(function() {
+    var w = window, d = document, api = w[API_NAME], state = api && api._kmgen;
+    if (api && !state) {
+      warn("window." + API_NAME + " belongs to another library; kmgen left it alone. Register plugin.js with that library instead, or set api_name in kmgen.toml.");
+      return;
+    }
+    if (state && state.ready) {
+      warn("kmgen.js is included twice; the second copy does nothing.");
+      return;
+    }
+    var nonce = state && state.nonce || d.currentScript && d.currentScript.nonce || "";
+    load(w, d, nonce);
+    api = api || {};
+    var buffered = state && state.queue || [];
+    var first = mobile, userId = null, stubbed = !!state;
+    state = api._kmgen = { ready: true, version: "0.1.0", nonce, queue: [], debug: false, messages: [] };
+    function call(method2, args) {
+      var label = method2 + "()", slots = SLOTS[method2], message = { type: method2 }, names = [], i = 0;
+      if (method2 === "ready") {
+        if (typeof args[0] === "function") w._kmq.push(function() {
+          guard(args[0], "a ready() callback", "threw");
+        });
+        return;
+      }
+      for (; i < args.length && (args[i] === null || typeof args[i] !== "object" && typeof args[i] !== "function"); i++) {
+        names.push(text2(args[i]));
+      }
+      while (names.length && !names[names.length - 1]) names.pop();
+      if (method2 === "page" && names.length === 1) names.unshift("");
+      for (var s = 0; s < slots.length; s++) if (names[s]) message[slots[s]] = names[s];
+      var props = PROPS2[method2] && args[i] !== null && typeof args[i] === "object" ? copy(args[i++]) : null;
+      if (method2 === "page") props = assign(copy(pageDefaults(d, w.location)), props);
+      if (props) message[PROPS2[method2]] = props;
+      var options = args[i] !== null && typeof args[i] === "object" ? copy(args[i]) : null;
+      if (options && options.integrations) message.integrations = options.integrations;
+      var callback = args[args.length - 1];
+      if (typeof callback === "function") setTimeout(function() {
+        guard(callback, "a " + label + " callback", "threw");
+      }, 0);
+      message.timestamp = /* @__PURE__ */ new Date();
+      if (method2 === "alias") {
+        if (!message.userId) return warn("alias() needs the new identity as its first argument; the call was dropped.");
+        if (!message.previousId) return aliasToCurrentIdentity(message.userId, SETTINGS, label, state);
+      } else {
+        if (method2 === "track" && !message.event) {
+          return warn("track() needs an event name as its first argument; the call was dropped.");
+        }
+        if (method2 === "identify") {
+          userId = message.userId || userId;
+          if (first) {
+            message.mobile = true;
+            first = false;
+          }
+        }
+        message.userId = userId;
+      }
+      send(message, SETTINGS, label, state);
+    }
+    function expose(method2) {
+      api[method2] = function() {
+        try {
+          call(method2, arguments);
+        } catch (e) {
+          warn(method2 + "() failed and was dropped: " + describe(e));
+        }
+        return api;
+      };
+    }
+    for (var method in SLOTS) expose(method);
+    expose("ready");
+    state.send = function(message) {
+      guard(function() {
+        sendMessage(message, {}, SETTINGS, "send()", state);
+      }, "send()", "failed");
+    };
+    w[API_NAME] = api;
+    for (var b = 0; b < buffered.length; b++) api[buffered[b][0]].apply(api, buffered[b][1]);
+    if (INITIAL_PAGE && !stubbed) api.page();
+  }, "kmgen", "could not start");
+  function pageDefaults(d, l) {
+    var canonical = d.querySelector('link[rel="canonical"]'), href = canonical && canonical.getAttribute("href");
     return {
       path: l.pathname,
       referrer: d.referrer,
@@ -536,180 +821,4 @@
       url: href ? href.indexOf("?") > -1 ? href : href + l.search : l.href.replace(/#.*$/, "")
     };
   }
-
-  // integration.js
-  var SETTINGS = { "group_prefix": "Group", "prefix_properties": true, "record_page_view": true, "track_categorized_pages": true, "track_named_pages": true };
-  var API_NAME = "analytics";
-  var VERSION = "0.1.0";
-  var INITIAL_PAGE = true;
-  function kmgenLoad(w, d, nonce) {
-    if (w.KM || w._kmq && w._kmq.kmgenLoaded) return;
-    w._kmq = w._kmq || [];
-    w._kmk = w._kmk || "0123456789abcdef0123456789abcdef01234567";
-    w.KM_SKIP_PAGE_VIEW = 1;
-    function load(src) {
-      var s = d.createElement("script");
-      s.async = true;
-      s.src = src;
-      if (nonce) s.setAttribute("nonce", nonce);
-      var first = d.getElementsByTagName("script")[0];
-      (first && first.parentNode ? first.parentNode : d.head || d.documentElement).insertBefore(s, first || null);
-    }
-    try {
-      Object.defineProperty(w._kmq, "kmgenLoaded", { value: 1 });
-    } catch (e) {
-    }
-    load("//i.kissmetrics.io/i.js");
-    load("//scripts.kissmetrics.io/0123456789abcdef0123456789abcdef01234567.2.js");
-  }
-  (function(w, d) {
-    try {
-      let text2 = function(x) {
-        return typeof x === "string" || typeof x === "number" && isFinite(x) ? String(x) : null;
-      }, isObject = function(x) {
-        return x !== null && typeof x === "object" && !Array.isArray(x);
-      }, finish = function(args) {
-        var fn = args[args.length - 1];
-        if (typeof fn === "function") {
-          setTimeout(function() {
-            try {
-              fn();
-            } catch (e) {
-              warn("a callback threw: " + e);
-            }
-          }, 0);
-        }
-      }, emit = function(message, label) {
-        message.timestamp = (/* @__PURE__ */ new Date()).toISOString();
-        send(message, SETTINGS, label, api._kmgen);
-      }, expose = function(name2) {
-        api[name2] = function() {
-          var args = Array.prototype.slice.call(arguments);
-          try {
-            methods[name2].apply(null, args);
-            if (name2 !== "ready") finish(args);
-          } catch (e) {
-            warn(name2 + "() failed and was dropped: " + (e && e.message || e));
-          }
-          return api;
-        };
-      };
-      var api = w[API_NAME];
-      var state = api && api._kmgen;
-      if (api && !state) {
-        warn("window." + API_NAME + " belongs to another library; kmgen left it alone. Register plugin.js with that library instead, or set api_name in kmgen.toml.");
-        return;
-      }
-      if (state && state.ready) {
-        warn("kmgen.js is included twice; the second copy does nothing.");
-        return;
-      }
-      var nonce = state && state.nonce || d.currentScript && d.currentScript.nonce || "";
-      kmgenLoad(w, d, nonce);
-      api = api || {};
-      var buffered = state && state.queue || [];
-      var mobile = isMobile();
-      var userId = null;
-      var methods = {
-        identify: function(id, traits) {
-          if (isObject(id)) {
-            traits = id;
-            id = null;
-          }
-          if (text2(id) !== null && text2(id) !== "") userId = text2(id);
-          var message = { type: "identify", userId, traits: isObject(traits) ? traits : {} };
-          if (mobile) {
-            message.mobile = true;
-            mobile = false;
-          }
-          emit(message, "identify()");
-        },
-        track: function(event, properties) {
-          if (text2(event) === null || text2(event) === "") {
-            warn("track() needs an event name as its first argument; the call was dropped.");
-            return;
-          }
-          emit(
-            { type: "track", event: text2(event), userId, properties: isObject(properties) ? properties : {} },
-            "track(" + JSON.stringify(text2(event)) + ")"
-          );
-        },
-        page: function(category, name2, properties) {
-          if (isObject(category)) {
-            properties = category;
-            name2 = category = null;
-          } else if (isObject(name2)) {
-            properties = name2;
-            name2 = category;
-            category = null;
-          } else if (text2(name2) === null) {
-            name2 = category;
-            category = null;
-          }
-          var props = pageDefaults(), given = isObject(properties) ? properties : {};
-          for (var key in given) {
-            if (Object.prototype.hasOwnProperty.call(given, key)) {
-              Object.defineProperty(props, key, { value: given[key], enumerable: true, writable: true, configurable: true });
-            }
-          }
-          emit({ type: "page", userId, name: text2(name2), category: text2(category), properties: props }, "page()");
-        },
-        screen: function(name2, properties) {
-          if (isObject(name2)) {
-            properties = name2;
-            name2 = null;
-          }
-          emit(
-            { type: "screen", userId, name: text2(name2), properties: isObject(properties) ? properties : {} },
-            "screen()"
-          );
-        },
-        group: function(groupId, traits) {
-          if (isObject(groupId)) {
-            traits = groupId;
-            groupId = null;
-          }
-          emit({ type: "group", userId, groupId: text2(groupId), traits: isObject(traits) ? traits : {} }, "group()");
-        },
-        alias: function(to, from) {
-          if (text2(to) === null || text2(to) === "") {
-            warn("alias() needs the new identity as its first argument; the call was dropped.");
-            return;
-          }
-          if (text2(from) === null || text2(from) === "") {
-            aliasToCurrentIdentity(text2(to), SETTINGS, "alias()", api._kmgen);
-            return;
-          }
-          emit({ type: "alias", userId: text2(to), previousId: text2(from) }, "alias()");
-        },
-        ready: function(fn) {
-          if (typeof fn !== "function") return;
-          w._kmq.push(function() {
-            try {
-              fn();
-            } catch (e) {
-              warn("a ready() callback threw: " + e);
-            }
-          });
-        }
-      };
-      for (var name in methods) expose(name);
-      api._kmgen = { ready: true, version: VERSION, nonce, queue: [], debug: false, messages: [] };
-      api._kmgen.send = function(message) {
-        try {
-          send(message, SETTINGS, "send()", api._kmgen);
-        } catch (e) {
-          warn("send() failed: " + (e && e.message || e));
-        }
-      };
-      w[API_NAME] = api;
-      for (var i = 0; i < buffered.length; i++) {
-        var entry = buffered[i];
-        if (entry && methods[entry[0]]) api[entry[0]].apply(api, entry[1]);
-      }
-      if (INITIAL_PAGE && !state) api.page();
-    } catch (e) {
-      warn("could not start: " + (e && e.message || e));
-    }
-  })(window, document);
 })();

@@ -1,4 +1,4 @@
-/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and examples/shop.toml | do not edit: rebuild with `kmgen build --config examples/shop.toml` */
+/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and the site's kmgen.toml | do not edit: rebuild with `kmgen build` */
 // runtime.js
 function Dict() {
 }
@@ -27,6 +27,9 @@ function is_object(x) {
 function is_array(x) {
   return Array.isArray(x);
 }
+function is_boolean(x) {
+  return typeof x === "boolean";
+}
 function is_string(x) {
   return typeof x === "string";
 }
@@ -37,7 +40,7 @@ function is_missing(x) {
   return x === null || x === void 0 || typeof x === "number" && !isFinite(x);
 }
 function py_keys(d) {
-  return is_object(d) ? Object.keys(d).sort() : [];
+  return is_object(d) ? Object.keys(d) : [];
 }
 function field(d, key, fallback) {
   return is_object(d) && hasOwn.call(d, key) && d[key] !== void 0 ? d[key] : fallback;
@@ -103,17 +106,45 @@ function date_value(x) {
 }
 function parse_money(s) {
   if (typeof s !== "string") return null;
-  var text2 = s.replace(/[$,]/g, "").replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, "");
-  if (!DECIMAL.test(text2)) return null;
-  var value = Number(text2);
+  var text3 = s.replace(/[$,]/g, "").replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, "");
+  if (!DECIMAL.test(text3)) return null;
+  var value = Number(text3);
   return isFinite(value) ? norm_number(value) : null;
+}
+function lower(s) {
+  return s.toLowerCase();
 }
 function squash(s) {
   return s.toLowerCase().replace(/[ _]/g, "");
 }
+function well_formed(s) {
+  if (s.toWellFormed) return s.toWellFormed();
+  for (var out = "", i = 0, c; i < s.length; i++) {
+    c = s.charCodeAt(i);
+    if (c >> 10 == 54 && s.charCodeAt(i + 1) >> 10 == 55) out += s[i] + s[++i];
+    else out += c >> 11 == 27 ? "�" : s[i];
+  }
+  return out;
+}
+function cut(s, limit) {
+  if (s.length <= limit) return well_formed(s);
+  s = well_formed(s.slice(0, limit + 1));
+  return s.slice(0, s.charCodeAt(limit - 1) >> 10 == 54 ? limit - 1 : limit);
+}
 
 // values.js
-var scalar = function(value) {
+var MAX_DEPTH = 32;
+var MAX_PROPERTIES = 1e3;
+var MAX_TEXT = 8192;
+var RESERVED = dict({ "_k": true, "_p": true, "_n": true, "_t": true, "_d": true });
+var DEPTH_NOTE = "dropped: nested deeper than 32 levels";
+var note = function(settings, message) {
+  var notes = field(settings, "notes", null);
+  if (is_array(notes)) {
+    push(notes, message);
+  }
+};
+var scalar = function(value, settings) {
   var seconds = date_value(value);
   if (!is_missing(seconds)) {
     return seconds;
@@ -121,46 +152,105 @@ var scalar = function(value) {
   if (is_number(value)) {
     return norm_number(value);
   }
+  if (is_string(value)) {
+    return text_value(value, settings);
+  }
   return value;
 };
-var array_text = function(py_items) {
+var text_value = function(value, settings) {
+  var out = cut(value, MAX_TEXT);
+  if (len(out) < len(value)) {
+    note(settings, "cut: a string over 8192 code units");
+  }
+  return out;
+};
+var is_container = function(value) {
+  return is_object(value) || is_array(value);
+};
+var deep = function(depth, settings) {
+  if (depth < MAX_DEPTH) {
+    return false;
+  }
+  note(settings, DEPTH_NOTE);
+  return true;
+};
+var bounded = function(value, depth, settings) {
+  if (is_string(value)) {
+    return well_formed(value);
+  }
+  if (!is_container(value)) {
+    return value;
+  }
+  if (depth > MAX_DEPTH) {
+    note(settings, DEPTH_NOTE);
+    return null;
+  }
+  if (is_array(value)) {
+    var py_items = [];
+    for (var i = 0; i < len(value); i++) {
+      push(py_items, bounded(value[i], depth + 1, settings));
+    }
+    return py_items;
+  }
+  var out = dict({});
+  var names = py_keys(value);
+  for (var i = 0; i < len(names); i++) {
+    out[well_formed(names[i])] = bounded(value[names[i]], depth + 1, settings);
+  }
+  return out;
+};
+var array_text = function(py_items, depth, settings) {
   var parts = [];
   for (var i = 0; i < len(py_items); i++) {
     var item = py_items[i];
-    if (is_missing(item)) {
+    if (is_missing(item) || is_container(item) && deep(depth, settings)) {
       push(parts, "");
     } else if (is_array(item)) {
-      push(parts, array_text(item));
+      push(parts, array_text(item, depth + 1, settings));
     } else if (is_object(item)) {
-      push(parts, json_compact(item));
+      push(parts, json_compact(bounded(item, depth + 1, settings)));
     } else {
       push(parts, to_str(item));
     }
   }
   return join(parts, ",");
 };
-var flatten_into = function(out, path, obj) {
+var flatten_into = function(out, path, obj, depth, settings) {
   var names = py_keys(obj);
   for (var i = 0; i < len(names); i++) {
-    var py_name = names[i];
-    var value = obj[py_name];
-    if (is_missing(value)) {
+    var value = obj[names[i]];
+    if (is_missing(value) || is_container(value) && deep(depth, settings)) {
       continue;
     }
+    var key = path + well_formed(names[i]);
     if (is_object(value)) {
-      flatten_into(out, path + py_name + ".", value);
+      flatten_into(out, key + ".", value, depth + 1, settings);
+    } else if (field(RESERVED, key, false)) {
+      note(settings, "dropped: reserved name " + key);
     } else if (is_array(value)) {
-      out[path + py_name] = array_text(value);
+      out[key] = text_value(array_text(value, depth + 1, settings), settings);
     } else {
-      out[path + py_name] = scalar(value);
+      out[key] = scalar(value, settings);
     }
   }
   return out;
 };
-var clean = function(obj, prefix) {
+var clean = function(obj, prefix, settings) {
   var out = dict({});
   if (is_object(obj)) {
-    flatten_into(out, prefix, obj);
+    flatten_into(out, prefix, obj, 1, settings);
+  }
+  return out;
+};
+var limited = function(props, settings) {
+  var names = py_keys(props);
+  if (len(names) <= MAX_PROPERTIES) {
+    return props;
+  }
+  note(settings, "cut: over 1000 properties");
+  var out = dict({});
+  for (var i = 0; i < MAX_PROPERTIES; i++) {
+    out[names[i]] = props[names[i]];
   }
   return out;
 };
@@ -169,7 +259,7 @@ var prefix_of = function(label) {
 };
 var text = function(value) {
   if (is_string(value)) {
-    return value;
+    return well_formed(value);
   }
   if (is_missing(value) || is_object(value) || is_array(value)) {
     return "";
@@ -227,14 +317,14 @@ var is_order_completed = function(event) {
   var py_name = squash(event);
   return py_name == "ordercompleted" || py_name == "completedorder";
 };
-var experiment_traits = function(props) {
+var experiment_traits = function(props, settings) {
   var experiment = text(first_present(props, ["experiment_name", "experiment_id"]));
   var variation = text(first_present(props, ["variation_name", "variation_id"]));
   if (experiment == "" || variation == "") {
     return null;
   }
   var traits = dict({});
-  traits["Experiment: " + experiment] = variation;
+  traits["Experiment: " + experiment] = text_value(variation, settings);
   return traits;
 };
 var identify = function(call, settings) {
@@ -244,15 +334,15 @@ var identify = function(call, settings) {
   if (!is_object(traits) || count(traits) == 0) {
     var traits = field(field(call, "context", null), "traits", null);
   }
-  var props = clean(traits, "");
+  var props = clean(traits, "", settings);
   if (user_id != "") {
     push(ops, ["identify", user_id]);
-    props["id"] = user_id;
+    props["id"] = text_value(user_id, settings);
   }
   if (count(props) > 0) {
-    push(ops, ["set", props]);
+    push(ops, ["set", limited(props, settings)]);
   }
-  if (field(call, "mobile", false) == true) {
+  if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) == true) {
     var mobile2 = dict({});
     mobile2[MOBILE_SESSION] = "Yes";
     push(ops, ["set", mobile2]);
@@ -281,28 +371,28 @@ var track = function(call, settings) {
   }
   var billing = amount(revenue);
   var key_prefix = setting(settings, "prefix_properties") ? prefix_of(event) : "";
-  var props = clean(raw, key_prefix);
+  var props = clean(raw, key_prefix, settings);
   if (!is_missing(billing) && source == "revenue") {
     props[key_prefix + "revenue"] = billing;
   }
   if (!is_missing(billing)) {
     props[BILLING_AMOUNT] = billing;
   }
-  var ops = [["record", event, props]];
+  var ops = [["record", event, limited(props, settings)]];
   if (order && is_array(products)) {
-    add_products(ops, key_prefix, products, timestamp(call));
+    add_products(ops, key_prefix, products, timestamp(call), settings);
   }
   if (squash(event) == "experimentviewed") {
-    var traits = experiment_traits(raw);
+    var traits = experiment_traits(raw, settings);
     if (!is_missing(traits)) {
       push(ops, ["set", traits]);
     }
   }
   return ops;
 };
-var add_products = function(ops, key_prefix, products, ts) {
+var add_products = function(ops, key_prefix, products, ts, settings) {
   for (var i = 0; i < len(products); i++) {
-    var item = clean(products[i], key_prefix);
+    var item = limited(clean(products[i], key_prefix, settings), settings);
     if (count(item) == 0) {
       continue;
     }
@@ -313,18 +403,18 @@ var add_products = function(ops, key_prefix, products, ts) {
     push(ops, ["set", item]);
   }
 };
-var viewed = function(call, kind, label) {
+var viewed = function(call, kind, label, settings) {
   var key_prefix = prefix_of(kind);
-  var props = clean(field(call, "properties", null), key_prefix);
+  var props = clean(field(call, "properties", null), key_prefix, settings);
   var py_name = text(field(call, "name", null));
   var category = text(field(call, "category", null));
   if (py_name != "") {
-    props[key_prefix + "name"] = py_name;
+    props[key_prefix + "name"] = text_value(py_name, settings);
   }
   if (category != "") {
-    props[key_prefix + "category"] = category;
+    props[key_prefix + "category"] = text_value(category, settings);
   }
-  return ["record", "Viewed " + label + " " + kind, props];
+  return ["record", "Viewed " + label + " " + kind, limited(props, settings)];
 };
 var page = function(call, settings) {
   var ops = [];
@@ -337,13 +427,13 @@ var page = function(call, settings) {
       var url = text(field(context_page, "url", null));
     }
     if (url != "") {
-      view["Viewed URL"] = url;
+      view["Viewed URL"] = text_value(url, settings);
     }
     var referrer = text(field(props, "referrer", null));
     if (referrer == "") {
       var referrer = text(field(context_page, "referrer", null));
     }
-    view["Referrer"] = referrer != "" ? referrer : "Direct";
+    view["Referrer"] = referrer != "" ? text_value(referrer, settings) : "Direct";
     push(ops, ["record", PAGE_VIEW, view]);
   }
   var py_name = text(field(call, "name", null));
@@ -361,7 +451,7 @@ var page = function(call, settings) {
     var label = category;
   }
   if (label != "") {
-    push(ops, viewed(call, "Page", label));
+    push(ops, viewed(call, "Page", label, settings));
   }
   return ops;
 };
@@ -373,19 +463,19 @@ var screen = function(call, settings) {
   if (py_name == "") {
     return [];
   }
-  return [viewed(call, "Screen", py_name)];
+  return [viewed(call, "Screen", py_name, settings)];
 };
 var group = function(call, settings) {
   var key_prefix = prefix_of(setting(settings, "group_prefix"));
-  var props = clean(field(call, "traits", null), key_prefix);
+  var props = clean(field(call, "traits", null), key_prefix, settings);
   var group_id = text(field(call, "groupId", null));
   if (group_id != "") {
-    props[key_prefix + "id"] = group_id;
+    props[key_prefix + "id"] = text_value(group_id, settings);
   }
   if (count(props) == 0) {
     return [];
   }
-  return [["set", props]];
+  return [["set", limited(props, settings)]];
 };
 var alias = function(call, settings) {
   var user_id = text(field(call, "userId", null));
@@ -399,126 +489,210 @@ var alias = function(call, settings) {
   return [["alias", user_id, previous]];
 };
 var RULES = dict({ "identify": identify, "track": track, "page": page, "screen": screen, "group": group, "alias": alias });
+var opted_out = function(call) {
+  var integrations = field(call, "integrations", null);
+  var names = py_keys(integrations);
+  var mine = null;
+  for (var i = 0; i < len(names); i++) {
+    if (lower(names[i]) == "kissmetrics") {
+      var value = integrations[names[i]];
+      if (is_boolean(value) && value == false) {
+        return true;
+      }
+      if (is_boolean(value) || is_object(value)) {
+        var mine = value;
+      }
+    }
+  }
+  var everything = field(integrations, "All", null);
+  return is_boolean(everything) && everything == false && is_missing(mine);
+};
 var map_call = function(call, settings) {
   var rule = field(RULES, text(field(call, "type", null)), null);
   if (is_missing(rule)) {
+    return [];
+  }
+  if (opted_out(call)) {
+    note(settings, "dropped: opted out (integrations)");
     return [];
   }
   return rule(call, settings);
 };
 
 // device.js
-var MOBILE = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i;
-var MAX_DEPTH = 64;
+var DEPTH = 34;
+var PROPS = 1e3;
+var ITEMS = 8193;
+var TEXT = 8193;
+var WORK = 6e4;
 function warn(message) {
   try {
-    if (typeof console !== "undefined" && console.warn) console.warn("[kmgen] " + message);
+    console.warn("[kmgen] " + message);
   } catch (e) {
   }
 }
-function plain(value, problems) {
-  var seen = [];
-  function walk(v, depth) {
-    if (v === null || typeof v === "string" || typeof v === "boolean") return v;
-    if (typeof v === "number") return isFinite(v) ? v : null;
-    if (typeof v !== "object") return void 0;
+function describe(thrown) {
+  try {
+    var text3 = String(thrown !== null && typeof thrown === "object" && "message" in thrown ? thrown.message : thrown);
+    return text3.length > 200 ? text3.slice(0, 200) + "..." : text3;
+  } catch (e) {
+    return "a value that cannot be printed";
+  }
+}
+function guard(fn, label, what) {
+  try {
+    return fn();
+  } catch (e) {
+    warn(label + " " + what + ": " + describe(e));
+  }
+}
+var stack = [];
+var work = 0;
+var problem = "";
+var pending = "";
+function note2(why) {
+  if (!problem) problem = why;
+}
+function walk(v, depth) {
+  var t = typeof v;
+  if (t === "string") {
+    if (v.length > TEXT) v = v.slice(0, TEXT);
+    work -= 1 + (v.length >> 5);
+    return v;
+  }
+  if (t === "number") return isFinite(v) ? v : null;
+  if (t === "boolean" || v === null) return v;
+  if (t !== "object") return void 0;
+  if (--work < 0) {
+    note2("cut: more than kmgen maps in one call");
+    return void 0;
+  }
+  if (depth > DEPTH) {
+    note2("dropped: nested deeper than 32 levels");
+    return void 0;
+  }
+  var mark = stack.length, out, i, item, n, key;
+  try {
     if (typeof v.toJSON === "function") {
-      try {
-        v = v.toJSON();
-      } catch (e) {
-        problems.push("toJSON threw");
-        return void 0;
-      }
+      v = v.toJSON();
       if (v === null || typeof v !== "object") return walk(v, depth);
     }
-    if (depth > MAX_DEPTH) {
-      problems.push("nested deeper than " + MAX_DEPTH);
-      return void 0;
-    }
-    for (var s = 0; s < seen.length; s++) {
-      if (seen[s] === v) {
-        problems.push("circular reference");
+    for (i = 0; i < mark; i++) {
+      if (stack[i] === v) {
+        note2("dropped: a circular reference");
         return void 0;
       }
     }
-    seen.push(v);
-    var out, i, item;
+    stack.push(v);
     if (Array.isArray(v)) {
       out = [];
-      for (i = 0; i < v.length; i++) {
-        item = walk(read(v, i), depth + 1);
+      n = v.length;
+      if (n > ITEMS) {
+        note2("cut: an array over " + ITEMS + " items");
+        n = ITEMS;
+      }
+      for (i = 0; i < n && work > 0; i++) {
+        item = walk(v[i], depth + 1);
         out.push(item === void 0 ? null : item);
       }
     } else {
-      out = {};
+      out = new Dict();
       var names = Object.keys(v);
-      for (i = 0; i < names.length; i++) {
-        item = walk(read(v, names[i]), depth + 1);
-        if (item !== void 0) {
-          Object.defineProperty(out, names[i], { value: item, enumerable: true, writable: true, configurable: true });
+      n = 0;
+      for (i = 0; i < names.length && --work > 0; i++) {
+        key = names[i];
+        if (key.length > TEXT) {
+          note2("dropped: a property name over 8192 code units");
+          continue;
         }
+        try {
+          item = v[key];
+        } catch (e) {
+          note2("dropped: " + JSON.stringify(key.slice(0, 50)) + ", its getter threw (" + describe(e) + ")");
+          continue;
+        }
+        item = walk(item, depth + 1);
+        if (item === void 0 || item === null) continue;
+        if (++n > PROPS) {
+          note2("cut: over 1000 properties");
+          break;
+        }
+        out[key] = item;
       }
     }
-    seen.pop();
+    stack.length = mark;
     return out;
+  } catch (e) {
+    stack.length = mark;
+    note2("dropped: a value whose trap or toJSON threw (" + describe(e) + ")");
+    return void 0;
   }
-  function read(obj, key) {
-    try {
-      return obj[key];
-    } catch (e) {
-      problems.push("getter for " + JSON.stringify(String(key)) + " threw");
-      return void 0;
-    }
+}
+function copy(value) {
+  var saved = [stack, work, problem];
+  stack = [];
+  work = WORK;
+  problem = "";
+  try {
+    value = walk(value, 0);
+    if (work <= 0) note2("cut: more than kmgen maps in one call");
+    pending = pending || problem;
+    return value;
+  } finally {
+    stack = saved[0];
+    work = saved[1];
+    problem = saved[2];
   }
-  return walk(value, 0);
 }
 function ordinary(op) {
-  var out = op.slice();
-  var props = out[out.length - 1];
-  if (props !== null && typeof props === "object") {
-    var copy = {}, names = Object.keys(props);
-    for (var i = 0; i < names.length; i++) {
-      if (names[i] === "__proto__") {
-        Object.defineProperty(copy, "__proto__", { value: props.__proto__, enumerable: true, writable: true, configurable: true });
-      } else {
-        copy[names[i]] = props[names[i]];
-      }
-    }
-    out[out.length - 1] = copy;
+  var props = op[op.length - 1];
+  if (props === null || typeof props !== "object") return op;
+  var out = {};
+  for (var k in props) {
+    if (k === "__proto__") Object.defineProperty(out, k, { value: props[k], enumerable: true, writable: true, configurable: true });
+    else out[k] = props[k];
   }
-  return out;
+  op[op.length - 1] = out;
+  return op;
+}
+function assign(target, source) {
+  var names = source !== null && typeof source === "object" && !Array.isArray(source) ? Object.keys(source) : [];
+  for (var i = 0; i < names.length; i++) target[names[i]] = source[names[i]];
+  return target;
 }
 function queue() {
   var w = window;
   if (!w._kmq || typeof w._kmq.push !== "function") w._kmq = [];
   return w._kmq;
 }
-function isMobile() {
-  try {
-    return MOBILE.test(navigator.userAgent || "");
-  } catch (e) {
-    return false;
-  }
-}
-function send(message, settings, label, state2) {
-  var problems = [];
-  var call = plain(message, problems);
-  if (problems.length) warn(label + ": dropped what could not be serialized (" + problems[0] + ").");
-  if (state2 && state2.debug) state2.messages.push(call);
-  var ops = map_call(call, settings);
-  var q = queue();
+var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
+function send(call, settings, label, state2) {
+  if (state2.debug) state2.messages.push(call);
+  var notes = settings.notes, ops = map_call(call, settings), q = queue(), why = pending || notes[0] || "";
+  pending = "";
+  notes.length = 0;
+  if (why && why.indexOf("opted out") < 0) warn(label + ": " + why + ".");
   for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
-  return ops;
+}
+function sendMessage(message, extra, settings, label, state2) {
+  var call = copy(message);
+  if (call === null || typeof call !== "object" || Array.isArray(call)) call = new Dict();
+  send(assign(call, extra), settings, label, state2);
+}
+function text2(x) {
+  return typeof x === "string" ? x.slice(0, TEXT) : typeof x === "number" && isFinite(x) ? String(x) : "";
 }
 function aliasToCurrentIdentity(userId, settings, label, state2) {
   var w = window;
   function run() {
-    var current = w.KM && typeof w.KM.i === "function" ? w.KM.i() : null;
-    if (current === null || current === void 0 || current === "") {
-      warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
-      return;
-    }
-    send({ type: "alias", userId, previousId: current }, settings, label, state2);
+    guard(function() {
+      var current = w.KM.i();
+      if (current === null || current === void 0 || current === "") {
+        warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
+      } else {
+        send({ type: "alias", userId, previousId: text2(current) }, settings, label, state2);
+      }
+    }, label, "failed");
   }
   if (w.KM && typeof w.KM.i === "function") run();
   else queue().push(run);
@@ -526,73 +700,70 @@ function aliasToCurrentIdentity(userId, settings, label, state2) {
 
 // plugin.js
 var SETTINGS = { "group_prefix": "Group", "prefix_properties": true, "record_page_view": true, "track_categorized_pages": true, "track_named_pages": true };
-var VERSION = "0.1.0";
-function kmgenLoad(w, d, nonce) {
-  if (w.KM || w._kmq && w._kmq.kmgenLoaded) return;
-  w._kmq = w._kmq || [];
+SETTINGS.notes = [];
+function load(w, d, nonce) {
+  var q = w._kmq = w._kmq || [];
+  if (w.KM || q.kmgen) return;
+  try {
+    Object.defineProperty(q, "kmgen", { value: 1 });
+  } catch (e) {
+  }
   w._kmk = w._kmk || "0123456789abcdef0123456789abcdef01234567";
   w.KM_SKIP_PAGE_VIEW = 1;
-  function load(src) {
-    var s = d.createElement("script");
+  function script(src) {
+    var s = d.createElement("script"), first2 = d.getElementsByTagName("script")[0];
     s.async = true;
     s.src = src;
     if (nonce) s.setAttribute("nonce", nonce);
-    var first = d.getElementsByTagName("script")[0];
-    (first && first.parentNode ? first.parentNode : d.head || d.documentElement).insertBefore(s, first || null);
+    (first2 && first2.parentNode ? first2.parentNode : d.head || d.documentElement).insertBefore(s, first2 || null);
   }
-  try {
-    Object.defineProperty(w._kmq, "kmgenLoaded", { value: 1 });
-  } catch (e) {
-  }
-  load("//i.kissmetrics.io/i.js");
-  load("//scripts.kissmetrics.io/0123456789abcdef0123456789abcdef01234567.2.js");
+  script("//i.kissmetrics.io/i.js");
+  script("//scripts.kissmetrics.io/0123456789abcdef0123456789abcdef01234567.2.js");
 }
-var mobile = isMobile();
+var first = mobile;
 var state = { debug: false, messages: [] };
 function deliver(ctx) {
-  try {
-    forward(ctx && ctx.event ? ctx.event : {});
-  } catch (e) {
-    warn("the " + (ctx && ctx.event && ctx.event.type) + " call failed and was dropped: " + (e && e.message || e));
-  }
+  guard(function() {
+    var event = ctx.event, label = event.type + "()";
+    if (event.type === "alias" && (event.previousId === null || event.previousId === void 0 || event.previousId === "")) {
+      aliasToCurrentIdentity(text2(event.userId), SETTINGS, label, state);
+      return;
+    }
+    var extra = {};
+    if (event.type === "identify" && first) {
+      extra.mobile = true;
+      first = false;
+    }
+    sendMessage({
+      type: event.type,
+      event: event.event,
+      userId: event.userId,
+      anonymousId: event.anonymousId,
+      previousId: event.previousId,
+      groupId: event.groupId,
+      name: event.name,
+      category: event.category,
+      properties: event.properties,
+      traits: event.traits,
+      timestamp: event.timestamp,
+      context: event.context,
+      integrations: event.integrations
+    }, extra, SETTINGS, label, state);
+  }, "the call", "failed and was dropped");
   return ctx;
-}
-function forward(event) {
-  var label = event.type + "()";
-  if (event.type === "alias" && (event.previousId === null || event.previousId === void 0 || event.previousId === "")) {
-    aliasToCurrentIdentity(event.userId, SETTINGS, label, state);
-    return;
-  }
-  var message = {
-    type: event.type,
-    event: event.event,
-    userId: event.userId,
-    anonymousId: event.anonymousId,
-    previousId: event.previousId,
-    groupId: event.groupId,
-    name: event.name,
-    category: event.category,
-    properties: event.properties,
-    traits: event.traits,
-    timestamp: event.timestamp,
-    context: event.context
-  };
-  if (event.type === "identify" && mobile) {
-    message.mobile = true;
-    mobile = false;
-  }
-  send(message, SETTINGS, label, state);
 }
 var plugin = {
   name: "Kissmetrics (kmgen)",
   type: "destination",
-  version: VERSION,
+  version: "0.1.0",
   _kmgen: state,
   isLoaded: function() {
     return true;
   },
   load: function() {
-    kmgenLoad(window, document, "");
+    guard(function() {
+      load(window, document, "");
+    }, "kmgen", "could not load the Kissmetrics library");
     return Promise.resolve();
   },
   identify: deliver,

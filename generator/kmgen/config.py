@@ -6,6 +6,7 @@ this module adds the mode-only settings and checks every value a user can get wr
 
 import difflib
 import json
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -16,6 +17,9 @@ from .rules import DEFAULTS as RULE_DEFAULTS
 API_KEY = re.compile(r'[A-Za-z0-9]{40}')
 JS_IDENTIFIER = re.compile(r'[A-Za-z_$][A-Za-z0-9_$]*')
 HOST = re.compile(r'[A-Za-z0-9.-]+(:[0-9]+)?')
+SITE = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]*')
+DEFAULT_CONFIG = 'kmgen.toml'
+INIT_HINT = 'run `kmgen init` to write one, or pass --config FILE'
 # The library's KM_SKIP_* switches a site may set (page views are record_page_view's job).
 KM_SKIP = ('visited_site', 'search_engine', 'ad_campaign', 'referrer', 'form_fields')
 
@@ -39,6 +43,9 @@ SCHEMA = {
     'initial_page': (bool, True, 'device', 'the snippet makes the first page() call, as Segment\'s does'),
     'km_skip': (list, [], 'device', 'library auto-tracking to turn off: ' + ', '.join(KM_SKIP)),
     'tracking_host': (str, 'https://trk.kissmetrics.io', 'cloud', 'Kissmetrics HTTP API base URL'),
+    'rules': (str, None, 'both', "the site's own rules: a Python file (relative to this config) defining "
+                                 'before(call, settings) and/or after(call, ops, settings)'),
+    'site': (str, None, 'device', 'name of the build directory dist/<site>/ (unset: the config file name)'),
 }
 TYPE_WORDS = {bool: 'true or false', str: 'a string', list: 'a list of strings'}
 
@@ -107,9 +114,16 @@ def validate(raw, source='settings', api_key=None):
             close = difflib.get_close_matches(str(item).lower(), KM_SKIP, n=1, cutoff=0.6)
             raise ConfigError('Unknown km_skip entry %r in %s.%s Use any of %s.' % (
                 item, source, " Did you mean %r?" % close[0] if close else '', ', '.join(KM_SKIP)))
-    if settings['script_src'] is not None and not re.fullmatch(r'(https:)?//[^\s"\'<>]+', settings['script_src']):
-        raise ConfigError('Setting %r in %s must be an https:// or // URL of kmgen.min.js, got %r.'
-                          % ('script_src', source, settings['script_src']))
+    if settings['script_src'] is not None and not re.fullmatch(r'((https:)?/)?/[^\s"\'<>/][^\s"\'<>]*',
+                                                                settings['script_src']):
+        raise ConfigError('Setting %r in %s must be an https://, // or root-relative (/...) URL of kmgen.min.js, '
+                          'got %r.' % ('script_src', source, settings['script_src']))
+    if settings['site'] is not None and not SITE.fullmatch(settings['site']):
+        raise ConfigError('Setting %r in %s must be a directory name of letters, digits, ".", "_" or "-", '
+                          'got %r.' % ('site', source, settings['site']))
+    if settings['rules'] is not None and not settings['rules'].endswith('.py'):
+        raise ConfigError('Setting %r in %s must name a Python file (site_rules.py), got %r.'
+                          % ('rules', source, settings['rules']))
     if not re.fullmatch(r'https?://[^\s/?#]+', settings['tracking_host']):
         raise ConfigError('Setting %r in %s must be a base URL such as "https://trk.kissmetrics.io", got %r.'
                           % ('tracking_host', source, settings['tracking_host']))
@@ -122,13 +136,17 @@ def rule_settings(settings):
 
 
 def load(config=None, settings_file=None, api_key=None):
-    """Read and validate settings from a kmgen.toml (``config``) or a JSON file.
+    """Read and validate settings from a kmgen.toml (``config``; ./kmgen.toml when neither
+    file nor an api_key is given and it exists) or a JSON file. A ``rules`` path is made relative to the
+    file that names it.
 
     Raises:
         ConfigError: unreadable file, bad TOML/JSON, or an invalid setting.
     """
     if config is not None and settings_file is not None:
         raise ConfigError('Pass either --config or --settings, not both.')
+    if config is None and settings_file is None and api_key is None and os.path.isfile(DEFAULT_CONFIG):
+        config = DEFAULT_CONFIG
     path = Path(config if config is not None else settings_file) if (config or settings_file) else None
     if path is None:
         if api_key is None:
@@ -138,9 +156,13 @@ def load(config=None, settings_file=None, api_key=None):
     try:
         text = path.read_text(encoding='utf-8')
     except OSError as err:
-        raise ConfigError('Cannot read %s: %s.' % (path, err.strerror or err)) from None
+        hint = ': ' + INIT_HINT if config is not None and not path.exists() else ''
+        raise ConfigError('Cannot read %s: %s%s.' % (path, err.strerror or err, hint)) from None
     try:
         raw = tomllib.loads(text) if config is not None else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
         raise ConfigError('%s is not valid %s: %s.' % (path, 'TOML' if config else 'JSON', err)) from None
-    return validate(raw, str(path), api_key)
+    settings = validate(raw, str(path), api_key)
+    if settings['rules'] is not None:
+        settings['rules'] = os.path.normpath(os.path.join(os.path.dirname(str(path)), settings['rules']))
+    return settings

@@ -1,5 +1,6 @@
 """Where kmgen's non-Python files live, in a checkout (editable install) and in a wheel."""
 
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -16,3 +17,16 @@ def data_dir(name):
 def project_root():
     """The checkout this package runs from, or None when installed from a wheel."""
     return _CHECKOUT if (_CHECKOUT / 'pyproject.toml').is_file() else None
+
+
+def data_file(name):
+    """A file of the checkout's top level (``package-lock.json``), or the wheel's copy."""
+    bundled = _BUNDLED / name
+    return bundled if bundled.is_file() else _CHECKOUT / name
+
+
+def cache_dir():
+    """kmgen's per-user cache: $KMGEN_CACHE_DIR, else $XDG_CACHE_HOME/kmgen or ~/.cache/kmgen."""
+    root = os.environ.get('KMGEN_CACHE_DIR') or os.path.join(
+        os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'kmgen')
+    return Path(root)

@@ -32,6 +32,8 @@ def sites(tmp_path_factory):
         'paged': {},
         'tapstream': {'initial_page': False, 'tapstream_account': 'shop</script>&co', 'cookie_domain': '.kmgen.test'},
         'custom': {'initial_page': False, 'api_name': 'km', 'prefix_properties': False, 'group_prefix': 'Team'},
+        'no_page_view': {'initial_page': False, 'record_page_view': False},
+        'root_src': {'initial_page': False, 'script_src': '/static/kmgen.min.js'},
     }
     out = {}
     for name, settings in configs.items():

@@ -77,7 +77,7 @@ def test_calls_before_the_integration_loads_are_buffered_in_order(server, watche
     open_site(server, watched, site, early, km='double')
     watched.wait_for_function('window.analytics._kmgen.ready === true')
     watched.evaluate('analytics.track("Second")')
-    log = watched.evaluate('KM.log.filter(e => e[0] !== "beacon")')
+    log = watched.evaluate('KM.log.filter(e => e[0] !== "beacon" && e[0] !== "rvs")')   # rvs: the library's Visited Site
     assert watched.evaluate('window.stubWasQueue') is True
     assert [entry[:2] for entry in log] == [['identify', 'u-9'], ['set', {'id': 'u-9', 'plan': 'pro'}],
                                             ['record', 'First'], ['record', 'Second']]
@@ -246,3 +246,172 @@ def test_alias_without_previous_id_uses_the_kissmetrics_identity(server, watched
     watched.evaluate('analytics.alias("user-2")')
     aliases = [e for e in watched.evaluate('KM.log') if e[0] == 'alias']
     assert aliases == [['alias', 'user-1', 'km-anon-7'], ['alias', 'user-2', 'km-anon-7']]
+
+
+# -- issue 11: never hangs, never throws, every form, script_src failure, CSP -------------------
+
+from bench.device import BOMBS  # noqa: E402  (the bench times these same inputs)
+
+BOMB_CALL = '''([source]) => {
+  const value = (0, eval)(source), start = window._kmq.length;
+  const returned = window.analytics.track('Bomb', value) === window.analytics;
+  const ops = window._kmq.slice(start);
+  const props = ops.length === 1 ? ops[0][2] : null, names = props ? Object.keys(props) : [];
+  return {returned, count: ops.length, name: ops[0] && ops[0][1], names: names.length, first: names[0] || null,
+          value: names.length ? String(props[names[0]]).slice(0, 40) : null,
+          length: names.length ? String(props[names[0]]).length : 0};
+}'''
+# What each bomb leaves on _kmq (one record), and its one warning.
+BOMB_RESULTS = {
+    '1e8-character string': (1, 'Bomb - s', 'x' * 40, 8192, 'cut: a string over 8192 code units'),
+    '1e6-key object': (1000, 'Bomb - k0', '0', 1, 'cut: over 1000 properties'),
+    '30-level DAG of shared objects': (1000, 'Bomb - ' + 'a.' * 30 + 'leaf', '1', 1,
+                                       'cut: more than kmgen maps in one call'),
+    'sparse array of length 2**32-1': (1, 'Bomb - list', ',' * 40, 8192, 'cut: an array over 8193 items'),
+    '10,000-deep nesting': (0, None, None, 0, 'dropped: nested deeper than 32 levels'),
+    'Proxy whose every trap throws': (0, None, None, 0, 'dropped: a value whose trap or toJSON threw (trap)'),
+}
+
+
+@pytest.mark.parametrize('bomb', sorted(BOMBS))
+def test_a_bomb_returns_with_one_warning_and_what_the_limits_keep(server, watched, sites, bomb):
+    open_site(server, watched, sites['plain'])
+    result = watched.evaluate(BOMB_CALL, [BOMBS[bomb]])
+    names, first, value, length, warning = BOMB_RESULTS[bomb]
+    assert result == {'returned': True, 'count': 1, 'name': 'Bomb', 'names': names, 'first': first,
+                      'value': value, 'length': length}
+    assert watched.kmgen_warnings == ['[kmgen] track(): %s.' % warning]
+    assert watched.kmgen_errors == []
+
+
+# Thrown values a catch block must describe without throwing again, and the places a page
+# can make them fly from; every pair is tried.
+THROWN = {
+    'Symbol': "Symbol('s')",
+    'prototype-less object': 'Object.create(null)',
+    'throwing toString': "({toString() { throw new Error('t'); }})",
+    'throwing message getter': "({get message() { throw Symbol('m'); }})",
+    'Proxy': "new Proxy({}, {get() { throw Symbol('p'); }, has() { throw Symbol('h'); }})",
+    'Error': "new Error('plain')",
+}
+PLACES = {
+    'a getter in properties': "a.track('G', {ok: 1, get bad() { throw THROWN; }})",
+    'a toJSON getter': "a.track('J', {ok: 1, d: {get toJSON() { throw THROWN; }}})",
+    'an array length getter': "a.track('L', {list: new Proxy([1, 2], {get(t, k) { if (k === 'length') throw THROWN; return t[k]; }})})",
+    'a Proxy as properties': "a.identify('u', new Proxy({}, {ownKeys() { throw THROWN; }}))",
+    'a getter in page() properties': "a.page('P', {get url() { throw THROWN; }})",
+    'a track() callback': "a.track('C', {}, {}, function () { throw THROWN; })",
+    'a ready() callback': "a.ready(function () { throw THROWN; })",
+    'a throwing console.warn': "(() => { const w = console.warn; console.warn = () => { throw THROWN; }; a.track(); console.warn = w; })()",
+}
+NEVER_THROWS = '''([places, thrown]) => {
+  const a = window.analytics, escaped = [];
+  for (const place of places) for (const value of thrown) {
+    try { (0, eval)('(a) => { const THROWN = ' + value + '; return ' + place + '; }')(a); }
+    catch (e) { escaped.push(place); }
+  }
+  return escaped;
+}'''
+
+
+def test_nothing_thrown_by_the_page_escapes_any_api_method_or_queued_function(server, watched, sites):
+    open_site(server, watched, sites['plain'], km='double')
+    watched.wait_for_function('window.KM !== undefined')
+    before = watched.evaluate(SNAPSHOT)
+    escaped = watched.evaluate(NEVER_THROWS, [list(PLACES.values()), list(THROWN.values())])
+    watched.wait_for_timeout(100)   # callbacks run from setTimeout, ready() from the library's queue
+    assert escaped == []
+    assert watched.kmgen_errors == []
+    assert watched.evaluate(SNAPSHOT) == before
+    log = watched.evaluate('KM.log.filter(e => e[0] === "record").map(e => [e[1], e[2]])')
+    assert log.count(['G', {'G - ok': 1}]) == len(THROWN) and log.count(['J', {'J - ok': 1}]) == len(THROWN)
+    assert log.count(['Viewed P Page', {'Page - name': 'P'}]) == len(THROWN)
+    assert '[kmgen] a track() callback threw: plain' in watched.kmgen_warnings
+    assert '[kmgen] track(): dropped: "bad", its getter threw (a value that cannot be printed).' in watched.kmgen_warnings
+
+
+GLOBALS_PAGE = '<script>analytics.track("x"); analytics.identify("u")</script>'
+
+
+@pytest.mark.parametrize('form', ['inline', 'script_src stub'])
+def test_every_form_adds_only_its_globals_and_patches_no_prototype(server, watched, sites, form):
+    site = sites['plain' if form == 'inline' else 'src']
+    server.file('https://cdn.kmgen.test/kmgen.min.js', site / 'kmgen.min.js')
+    server.km_library = 'double'
+    watched.goto(server.page('blank.html', html('')))
+    before = watched.evaluate(SNAPSHOT)
+    watched.goto(server.page('with.html', html(snippet(site), GLOBALS_PAGE)))
+    watched.wait_for_function('window.analytics._kmgen.ready === true && window.KM !== undefined')
+    after = watched.evaluate(SNAPSHOT)
+    added = set(after['globals']) - set(before['globals']) - {'KM'}   # the library double's own
+    assert added == {'_kmq', '_kmk', 'KM_SKIP_PAGE_VIEW', 'analytics'}
+    for name in ('Object', 'Array', 'String', 'Function', 'Number'):
+        assert after[name] == before[name], name
+
+
+STUB_CALLS = ('<script>analytics.track("A", {}, {}, function () { window.trackDone = 1; });'
+              'analytics.ready(function () { window.readyDone = 1; });</script>')
+STUB_WARNING = ('[kmgen] https://cdn.kmgen.test/kmgen.min.js did not load: blocked (an ad blocker or a '
+                'Content-Security-Policy without its host), an SRI mismatch (serve the kmgen.min.js built with this '
+                'snippet), or a cross-origin host that does not send Access-Control-Allow-Origin. Calls stay queued; '
+                'their callbacks ran.')
+
+
+def test_a_script_src_that_fails_runs_the_buffered_callbacks_and_warns_once(server, watched, sites):
+    open_site(server, watched, sites['src'], STUB_CALLS)   # the router aborts the unknown URL
+    watched.wait_for_function('window.trackDone === 1 && window.readyDone === 1')
+    watched.evaluate('analytics.track("B", {}, function () { window.lateDone = 1; })')
+    assert watched.evaluate('window.lateDone') == 1
+    assert [w for w in watched.kmgen_warnings if 'did not load' in w] == [STUB_WARNING]
+    assert watched.evaluate('analytics._kmgen.queue.map(e => e[0])') == ['track', 'ready', 'track']
+    assert watched.kmgen_errors == []
+
+
+def test_a_script_src_that_never_answers_gives_up_after_the_wait(server, watched, sites, context):
+    held = []
+    context.route('https://cdn.kmgen.test/kmgen.min.js', lambda route: held.append(route))   # never answered
+    watched.clock.install()
+    server.km_library = 'blocked'
+    watched.goto(server.page('held.html', html(snippet(sites['src']), STUB_CALLS)), wait_until='domcontentloaded')
+    watched.clock.run_for(9000)
+    assert watched.evaluate('window.trackDone') is None
+    watched.clock.run_for(1500)
+    watched.wait_for_function('window.trackDone === 1 && window.readyDone === 1')
+    assert held and [w for w in watched.kmgen_warnings if 'did not load' in w] == [STUB_WARNING]
+
+
+def test_a_root_relative_script_src_is_loaded_from_the_site(server, watched, sites):
+    site = sites['root_src']
+    server.file(ORIGIN + '/static/kmgen.min.js', site / 'kmgen.min.js')
+    open_site(server, watched, site, '<script>analytics.track("Root")</script>')
+    watched.wait_for_function('window.analytics._kmgen.ready === true')
+    assert watched.evaluate('window._kmq') == [['record', 'Root', {}]]
+    manifest = json.loads((site / 'manifest.json').read_text())
+    assert manifest['csp']['sources']['script-src'][1] == "'self'"
+
+
+def test_the_library_never_records_its_own_page_view_even_with_record_page_view_false(server, watched, sites):
+    open_site(server, watched, sites['no_page_view'], km='double')
+    watched.wait_for_function('window.KM !== undefined')
+    assert watched.evaluate('window.KM_SKIP_PAGE_VIEW') == 1
+    assert 'KM_SKIP_PAGE_VIEW=1' in (sites['no_page_view'] / 'snippet.html').read_text().replace('"', '').replace(' ', '')
+
+
+@pytest.mark.parametrize('site_name', ['plain', 'src', 'tapstream'])
+def test_the_manifest_policy_line_lets_the_snippet_load_everything_it_needs(server, watched, sites, site_name):
+    site = sites[site_name]
+    server.file('https://cdn.kmgen.test/kmgen.min.js', site / 'kmgen.min.js')
+    manifest = json.loads((site / 'manifest.json').read_text())
+    name, policy = manifest['csp']['policy'].split(': ', 1)
+    assert name == 'Content-Security-Policy' and policy in snippet(site)
+    policy = policy.replace('script-src ', "script-src 'nonce-t' ")   # for the test's own call below
+    server.km_library = 'double'
+    watched.goto(server.page('csp.html', html(snippet(site), '<script nonce="t">analytics.track("Under CSP")</script>'),
+                             {'content-security-policy': policy}))
+    watched.wait_for_function('window.KM !== undefined && window.analytics._kmgen.ready === true')
+    watched.wait_for_function('KM.log.some(e => e[0] === "beacon")')
+    watched.wait_for_timeout(100)
+    assert any(path == '/e' and params.get('_n') == 'Under CSP' for path, params in server.beacons)
+    if site_name == 'tapstream':
+        watched.wait_for_function('window.__tapstreamDouble !== undefined')
+    assert watched.kmgen_errors == []

@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from .. import config, message
+from .. import config, message, ruleset
 from ..errors import DeliveryError, KmgenError, MessageError
 from ..rules import map_call
 from ..rules.portable import json_compact
@@ -68,6 +68,7 @@ def cmd_send(args):
                                             retries=args.retries, timeout=args.timeout, backoff=args.backoff,
                                             grace=args.grace, give_up=args.give_up))
     settings = config.load(args.config, args.settings, args.api_key)
+    ruleset.load(settings)   # rules outside the subset are refused before any worker starts
     options = SendOptions(workers=args.workers, connections=args.connections, pipeline=args.pipeline,
                           retries=args.retries, timeout=args.timeout, backoff=args.backoff, grace=args.grace,
                           give_up=args.give_up)
@@ -102,17 +103,31 @@ def _same(a, b):
 # -- explain -------------------------------------------------------------------------------
 
 def explain(call, settings):
-    """The three views of one message: (ops, ``_kmq`` pushes, request lines, warnings)."""
+    """The three views of one message: (ops, ``_kmq`` pushes, request lines, warnings);
+    with site rules the ops are the site's result (``explain_site`` has both)."""
+    return explain_site(call, settings)[1:]
+
+
+def explain_site(call, settings):
+    """(the built-in rules' ops, or None without site rules) + what ``explain`` returns."""
     builder = Builder(settings)
-    ops = map_call(call, builder.rules)
+    notes = []
+    warnings = []
+    if builder.ruleset.site is None:
+        builtin = None
+        ops = map_call(call, dict(builder.rules, notes=notes))
+    else:
+        builtin = map_call(call, builder.rules)
+        ops = builder.ruleset.map(call, dict(builder.rules, notes=notes),
+                                  lambda text: warnings.append('Warning: ' + text))
     pushes = ['_kmq.push(%s);' % json_compact(op) for op in ops]
     try:
         requests = [request.line() for request in builder.build(call)]
     except MessageError as err:
         requests = None
-        warnings = ['Warning: %s No cloud requests.' % err]
-    else:
-        warnings = []
+        if not warnings:
+            warnings.append('Warning: %s No cloud requests.' % err)
+    warnings += ['Warning: %s.' % note for note in notes]
     for op in ops:
         names = []
         if op[0] == 'record':
@@ -124,7 +139,7 @@ def explain(call, settings):
         for name in names:
             if len(name) > NAME_LIMIT:
                 warnings.append(_long('property name', name))
-    return ops, pushes, requests, warnings
+    return builtin, ops, pushes, requests, warnings
 
 
 def _long(what, name):
@@ -137,8 +152,14 @@ def cmd_explain(args):
     if args.json is not None and args.message is not None:
         raise KmgenError("Pass the message as an argument or with --message FILE, not both.")
     call = message.parse(args.json, '<argument>') if args.json is not None else message.read(args.message)
-    ops, pushes, requests, warnings = explain(call, settings)
-    out = ['ops (the rules, shared by both modes):']
+    builtin, ops, pushes, requests, warnings = explain_site(call, settings)
+    out = []
+    if builtin is not None:
+        out += ["ops (kmgen's built-in rules):"]
+        out += ['  ' + json_compact(op) for op in builtin] or ['  (none)']
+        out += ['', 'ops (with the site rules of %s, shared by both modes):' % settings['rules']]
+    else:
+        out += ['ops (the rules, shared by both modes):']
     out += ['  ' + json_compact(op) for op in ops] or ['  (none)']
     out += ['', 'device (pushed onto _kmq in the browser; the Kissmetrics library adds the identity):']
     out += ['  ' + push for push in pushes] or ['  (nothing)']

@@ -1,7 +1,7 @@
 """A small HTTP/1.1 client connection for asyncio: keep-alive and pipelining, nothing else.
 
 Why not aiohttp or httpx: the Kissmetrics API is one tiny GET per event, so the cost per
-request is all Python bookkeeping. DESIGN.md measured httpx at ~300 requests/s; on the same
+request is all Python bookkeeping. kmgen measured httpx at ~300 requests/s; on the same
 10,000 GETs from one process (``bench/cloud.py``) aiohttp does ~8,000/s, this connection
 ~35,000/s without pipelining and ~180,000/s with 16 requests pipelined per connection: many
 requests go out in one ``write()`` and the tiny responses are framed with ``bytes.find``.
@@ -58,14 +58,14 @@ def parse_response(buf, pos):
         if len(_HEADS) >= 256:
             _HEADS.clear()
         _HEADS[raw] = framing
-    status, close, size, retry_after = framing
+    status, close, size, wait = framing
     start = end + 4
     if size >= 0:
-        return (status, close, start + size, retry_after) if len(buf) >= start + size else None
+        return (status, close, start + size, wait) if len(buf) >= start + size else None
     if size == _CHUNKED:
         framed = _chunked(buf, start, status, close)
-        return None if framed is None else framed + (retry_after,)
-    return status, True, UNTIL_CLOSE, retry_after
+        return None if framed is None else framed + (wait,)
+    return status, True, UNTIL_CLOSE, wait
 
 
 def retry_after(value):
@@ -225,8 +225,8 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc):
         self.closing = True
         if self.until_close is not None and self.inflight:
-            self.owner.answered(self, self.inflight.popleft(), *self.until_close)
             self.server_closes = True
+            self.owner.answered(self, self.inflight.popleft(), *self.until_close)
         if self.error is None:
             self.error = exc
         self.owner.lost(self, self.error)

@@ -97,21 +97,27 @@ class Journal:
         try:
             if count > COMPACT_AFTER:
                 self._compact()
-            self.handle = open(path, 'ab')
-            if self.handle.tell() == 0:
+            self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+            size = os.lseek(self.fd, 0, os.SEEK_END)
+            if self.good < size:
+                os.ftruncate(self.fd, self.good)    # a line torn by a kill
+            if self.good == 0:
                 self._append([{'journal': 1}])
             self.sync()
         except OSError as err:
             raise OutputError('Cannot write the journal %s.' % describe(path, err)) from None
 
     def _load(self):
+        self.good = 0       # bytes of whole lines
         try:
             with open(self.path, 'rb') as handle:
-                lines = handle.read().split(b'\n')
+                data = handle.read()
         except FileNotFoundError:
             return 0
         except OSError as err:
             raise OutputError('Cannot read the journal %s.' % describe(self.path, err)) from None
+        lines = data.split(b'\n')
+        self.good = data.rfind(b'\n') + 1
         count = 0
         for number, raw in enumerate(lines, 1):
             if not raw.strip():
@@ -171,8 +177,17 @@ class Journal:
             self._write_locked(records)
 
     def _write_locked(self, records):
-        self.handle.write(b''.join(json.dumps(r, separators=(',', ':')).encode() + b'\n' for r in records))
-        self.handle.flush()
+        start = os.lseek(self.fd, 0, os.SEEK_END)
+        view = memoryview(b''.join(json.dumps(r, separators=(',', ':')).encode() + b'\n' for r in records))
+        try:
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError:
+            try:
+                os.ftruncate(self.fd, start)    # no torn line left behind
+            except OSError:
+                pass
+            raise
 
     def write(self, records):
         """Append records (flushed to the OS: they survive a kill of this process)."""
@@ -184,13 +199,13 @@ class Journal:
     def sync(self):
         """Make what was written survive a power loss."""
         try:
-            os.fsync(self.handle.fileno())
+            os.fsync(self.fd)
         except OSError as err:
             raise OutputError('Cannot write the journal %s.' % describe(self.path, err)) from None
 
     def close(self):
         try:
-            self.handle.close()
+            os.close(self.fd)
         except OSError:
             pass
 

@@ -16,7 +16,6 @@ import json
 
 from ..errors import MessageError
 from ..message import check
-from ..rules.mapping import timestamp
 from . import readers
 from .requests import Request
 
@@ -76,7 +75,8 @@ def events(source, line, raw, item, builder, t, replay=False):
 
 
 def _event(source, line, index, message, label, builder, t, raw, origin):
-    untimed = t if timestamp(message) is None else None
+    # check() let through only timestamps that parse, so a present one is a usable time
+    untimed = t if message.get('timestamp') is None and message.get('originalTimestamp') is None else None
     try:
         requests = builder.build(message, label, untimed)
     except MessageError as err:

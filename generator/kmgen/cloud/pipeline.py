@@ -15,6 +15,7 @@ is rewritten into the dead-letter file). A SIGKILL at any instant leaves the sam
 the last fraction of a second of confirmations, which are sent again with the same ``_t``.
 """
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.resource_tracker
@@ -24,7 +25,6 @@ import signal
 import threading
 import time
 
-from ..errors import KmgenError
 from . import readers
 from .core import ACTIVE_LIMIT, Core, Tally
 from .journal import Journal, OutputError, describe
@@ -146,12 +146,13 @@ class _Worker:
 # -- the main process --------------------------------------------------------------------
 
 class JsonlOut:
-    """A JSONL output file, created on its first record (append or truncate)."""
+    """A JSONL output file, created on its first record (``mode`` 'a' appends, 'w' truncates).
+    A write is whole or not at all: one that fails half-way (a full disk) is cut off again."""
 
     def __init__(self, path, mode):
         self.path = path
         self.mode = mode
-        self.handle = None
+        self.fd = None
         self.count = 0
         self.dirty = False
 
@@ -174,15 +175,33 @@ class JsonlOut:
         if not existed:
             os.unlink(self.path)
 
+    def _open(self):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if self.mode == 'w' else 0)
+        self.fd = os.open(self.path, flags, 0o666)
+        size = os.lseek(self.fd, 0, os.SEEK_END)
+        if size and os.path.isfile(self.path):
+            # A last line torn by a kill was never confirmed in the journal: cut it off.
+            with open(self.path, 'rb') as reader:
+                reader.seek(max(0, size - 65536))
+                tail = reader.read()
+            if not tail.endswith(b'\n') and b'\n' in tail:
+                os.ftruncate(self.fd, size - len(tail) + tail.rfind(b'\n') + 1)
+
     def write(self, records):
         if not records:
             return
+        start = None
         try:
-            if self.handle is None:
-                self.handle = open(self.path, self.mode, encoding='utf-8')
-            self.handle.write(''.join(readers.json_line(r) for r in records))
-            self.handle.flush()
+            if self.fd is None:
+                self._open()
+            start = os.lseek(self.fd, 0, os.SEEK_END)
+            view = memoryview(''.join(readers.json_line(r) for r in records).encode('utf-8'))
+            while view:
+                view = view[os.write(self.fd, view):]
         except OSError as err:
+            if start is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self.fd, start)
             raise OutputError('Cannot write %s.' % describe(self.path, err)) from None
         self.count += len(records)
         self.dirty = True
@@ -190,17 +209,16 @@ class JsonlOut:
     def sync(self):
         if self.dirty:
             try:
-                os.fsync(self.handle.fileno())
+                os.fsync(self.fd)
             except OSError as err:
                 raise OutputError('Cannot write %s.' % describe(self.path, err)) from None
             self.dirty = False
 
     def close(self):
-        if self.handle is not None:
-            try:
-                self.handle.close()
-            except OSError:
-                pass
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
 
 
 class Run:
@@ -235,11 +253,9 @@ class Run:
         self.stopped = None         # why the run stopped early
         self.stop_at = None         # (source, line) of the first unit not read
         self.write_error = None
-        self.dead_workers = 0
         self.stopping = False
         self.stop_sent = False
         self.signals = 0
-        self.units_read = 0
         self.units_done = 0
         self.first_rejects = []
         self.lock = threading.Lock()
@@ -259,21 +275,24 @@ class Run:
     def prepare(self):
         """Check the inputs and every output before anything is sent (``KmgenError``: exit 2)."""
         self.check_inputs()
+        for out, what in ((self.dead, 'dead-letter file'), (self.rejects, 'rejects file')):
+            try:
+                out.probe()
+            except OutputError as err:
+                option = '--dead-letter' if out is self.dead else '--rejects'
+                raise OutputError('%s (the %s). Nothing was sent: pass %s PATH in a folder you can write to.' % (
+                    str(err).rstrip('.'), what, option)) from None
         if self.journal_path:
-            self.journal = Journal(self.journal_path)
+            try:
+                self.journal = Journal(self.journal_path)
+            except OutputError as err:
+                raise OutputError('%s Nothing was sent.' % err) from None
             for path in self.paths:
                 state = self.journal.state(path)
                 if state is not None:
                     self.states[_source(path)] = state
                     if state.done:
                         self.rejects.mode = 'a'     # an earlier run wrote the rejects of what it did
-        for out, what in ((self.dead, 'dead-letter file'), (self.rejects, 'rejects file')):
-            try:
-                out.probe()
-            except OutputError as err:
-                option = '--dead-letter' if out is self.dead else '--rejects'
-                raise OutputError('%s Nothing was sent: pass %s PATH in a folder you can write to.' % (
-                    str(err).rstrip('.') + ' (the %s).' % what, option)) from None
 
     # -- the run ------------------------------------------------------------------------
 
@@ -420,7 +439,6 @@ class Run:
                 handle = workers[index]
                 try:
                     handle.conn.send(('batch', source, t, units))
-                    self.units_read += len(units)
                     break
                 except OSError:     # that worker is gone (the collector reports it)
                     handle.alive = False
@@ -510,7 +528,6 @@ class Run:
     def worker_died(self, handle):
         handle.alive = False
         handle.process.join(1)
-        self.dead_workers += 1
         self.stop('a worker process ended unexpectedly (exit code %s)' % handle.process.exitcode)
 
     def finish(self):
@@ -543,7 +560,7 @@ class Run:
         counts = self.tally.counts
         for source, units in _all_units(self):
             lines = []
-            for _, line, raw, item in units:
+            for line, raw, item in units:
                 for event in events(source, line, raw, item, builder, None, self.replay):
                     if event.__class__ is not Event:
                         counts['rejected'] += 1
@@ -569,19 +586,13 @@ SHOW_REJECTS = 10
 
 
 def _all_units(run):
+    """``(source, [(line, raw, item), ...])`` of every input, the unreadable rest of a file
+    noted in ``run.read_errors``."""
     for path in run.paths:
-        source = _source(path)
-        group = []
         try:
-            for ordinal, (line, raw, item) in enumerate(readers.units(path)):
-                group.append((ordinal, line, raw, item))
-                if len(group) >= run.options.batch:
-                    yield source, group
-                    group = []
+            yield from readers.batches([path], run.options.batch)
         except readers.InputError as err:
             run.read_errors.append(str(err))
-        if group:
-            yield source, group
 
 
 class _Handle:

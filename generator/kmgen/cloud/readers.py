@@ -186,7 +186,8 @@ def parse(source, line, raw, item):
     if item is not None:
         label = '%s item %d' % (label, item)
     try:
-        _check_size(len(raw), label)
+        if len(raw) > MESSAGE_LIMIT:
+            _check_size(len(raw.rstrip(b'\r\n')), label)
         return [(label, item, check(value, label))], []
     except MessageError as err:
         return [], [reject(source, line, item, err, text if len(text) <= MESSAGE_LIMIT else text[:1000])]

@@ -1,7 +1,7 @@
 """Ops -> Kissmetrics HTTP API requests: a pure function of (message, settings).
 
 The rules decide what to say (``rules.map_call``); this module only adds the transport
-fields and writes the wire (DESIGN.md, "The ops contract" and "Cloud mode"):
+fields and writes the wire (docs/ops.md):
 
 - ``["record", name, props]`` -> ``/e`` with ``_n = name``;
 - ``["set", props]``          -> ``/s``;
@@ -21,9 +21,8 @@ UTF-8 percent-encoded. A URL longer than 2,048 bytes becomes a POST of the same 
 from typing import NamedTuple
 from urllib.parse import quote
 
-from .. import config
+from .. import config, ruleset
 from ..errors import MessageError
-from ..rules import map_call
 from ..rules.mapping import timestamp
 from ..rules.portable import keys, to_str
 from ..rules.values import text
@@ -32,7 +31,7 @@ MAX_URL_BYTES = 2048
 PATHS = {'record': '/e', 'set': '/s', 'alias': '/a'}
 TRANSPORT = ('_k', '_p', '_n', '_t', '_d')
 # Props may not replace who or what a request is about; they may carry their own time
-# (product lines do: DESIGN.md, "Product lines of an order are ops too").
+# (product lines do: docs/ops.md).
 OWN_TIME = ('_t', '_d')
 
 _MAX_SAFE = 2 ** 53
@@ -41,7 +40,6 @@ _ASCII_ESCAPES = {c: '%%%02X' % c for c in range(128) if c not in _UNRESERVED}
 _CACHE_MAX = 20000
 _KEY_CACHE = {}      # property name -> 'name=' encoded
 _TEXT_CACHE = {}     # string value -> encoded
-_ORDER_CACHE = {}    # tuple of property names -> those names in key order
 
 
 class Request(NamedTuple):
@@ -120,6 +118,7 @@ class Builder:
 
     def __init__(self, settings):
         self.rules = config.rule_settings(settings)
+        self.ruleset = ruleset.load(settings)   # kmgen's rules and the site's (checked)
         self.base = settings['tracking_host'].rstrip('/')
         self.key = '_k=' + encode(settings['api_key'])
 
@@ -164,7 +163,7 @@ class Builder:
             pieces = [query]
             pairs = _KEY_CACHE
             texts = _TEXT_CACHE
-            for key in _order(props):
+            for key in keys(props):
                 pair = pairs.get(key)
                 if pair is None:
                     pair = _encode_key(key)
@@ -193,33 +192,18 @@ class Builder:
         if person == '':
             raise MessageError('%s has neither "userId" nor "anonymousId": the Kissmetrics API needs an '
                                'identity (_p), so add one of them.' % source)
-        ops = map_call(message, self.rules)
-        seconds = timestamp(message)
-        return self.ops_requests(ops, person, text(message.get('anonymousId')),
-                                 untimed if seconds is None else seconds)
+        call, ops = self.ruleset.run(message, self.rules)
+        if call is None or call is message:
+            call = message
+        else:   # the site's before() may have changed the identity
+            person = identity(call) or person
+        seconds = timestamp(call)
+        return self.ops_requests(ops, person, text(call.get('anonymousId')), untimed if seconds is None else seconds)
 
     def tapstream_alias(self, km_identity, named_identity):
         """The alias that ties Tapstream's ``km_identity`` to a named identity:
-        ``/a?_k=KEY&_p=<km_identity>&_n=<named identity>`` (DESIGN.md, user job 5)."""
+        ``/a?_k=KEY&_p=<km_identity>&_n=<named identity>`` (README, "tapstream-alias")."""
         return self.request('/a', km_identity, named_identity, None, None)
-
-
-def _order(props):
-    """The keys of ``props`` in the rules' key order (UTF-16 code units, like JS): plain
-    sorting agrees unless a key holds a character outside the BMP, which is checked for.
-    Remembered per key tuple: messages of one kind share their property names."""
-    shape = tuple(props)
-    names = _ORDER_CACHE.get(shape)
-    if names is None:
-        names = sorted(shape)
-        for name in names:
-            if not name.isascii():
-                names = keys(props)
-                break
-        if len(_ORDER_CACHE) >= _CACHE_MAX:
-            _ORDER_CACHE.clear()
-        _ORDER_CACHE[shape] = names
-    return names
 
 
 def build(message, settings, source='message'):

@@ -112,6 +112,8 @@ class Sender:
 
     def submit(self, job):
         """Queue a job (a ``Request`` in ``job.request``) for delivery."""
+        if self.active == 0:
+            self.last_success = self.loop.time()    # idle time is not time without success
         self.active += 1
         if self.stopping:
             self._finish(job, False, INTERRUPTED, final=False)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jinja2
 
-from .. import __version__, config
+from .. import __version__, config, ruleset as ruleset_module
 from ..errors import BuildError
 from ..paths import data_dir
 from .bundle import bundle, esbuild_version, find_esbuild
@@ -28,6 +28,10 @@ from .transpile import transcrypt_version, transpile
 FILES = ('kmgen.js', 'kmgen.min.js', 'plugin.js', 'snippet.html', 'manifest.json')
 TAPSTREAM_SRC = '//cdn.tapstream.com/static/js/tapstream.js'
 IDENTITY_SRC = '//i.kissmetrics.io/i.js'
+# Hosts the Kissmetrics library sends its beacons (images) to.
+TRACKING_HOSTS = ('trk.kissmetrics.io', 'trk.kissmetrics.com')
+# How long the script_src stub waits for kmgen.min.js before it runs the buffered callbacks.
+SCRIPT_WAIT_MS = 10000
 _JS_ESCAPES = {'<': '\\u003c', '>': '\\u003e', '&': '\\u0026', "'": '\\u0027',
                '\u2028': '\\u2028', '\u2029': '\\u2029'}
 
@@ -47,16 +51,6 @@ def _environment():
     return env
 
 
-def _display(path):
-    """``path`` as written in generated headers: relative to the working directory when
-    inside it, else just its name (never an absolute path)."""
-    path = Path(path)
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.name
-
-
 def sri(data):
     return 'sha384-' + base64.b64encode(hashlib.sha384(data).digest()).decode()
 
@@ -73,9 +67,9 @@ def _minify_script(source, tmp):
 
 def template_context(settings):
     """What the templates are given: validated settings and the values derived from them."""
-    km_options = []
-    if settings['record_page_view']:
-        km_options.append(('KM_SKIP_PAGE_VIEW', 1))
+    # Always: the rules own Page View in both modes (record_page_view decides whether it
+    # is sent); the library would otherwise record its own on every load.
+    km_options = [('KM_SKIP_PAGE_VIEW', 1)]
     if settings['cookie_domain'] is not None:
         km_options.append(('KM_COOKIE_DOMAIN', settings['cookie_domain']))
     km_options.extend(('KM_SKIP_' + item.upper(), 1) for item in sorted(settings['km_skip']))
@@ -90,20 +84,47 @@ def template_context(settings):
         'identity_src': IDENTITY_SRC,
         'library_src': '//%s/%s.2.js' % (settings['library_host'], settings['api_key']),
         'km_options': sorted(km_options),
+        'wait_ms': SCRIPT_WAIT_MS,
     }
 
 
+def _host_source(url):
+    """A CSP source for a script URL: scheme-less ``host`` for ``//host/...`` (it then
+    matches the page's own scheme), ``https://host`` for an https URL, 'self' for ``/path``."""
+    if url.startswith('//'):
+        return url[2:].split('/', 1)[0]
+    if url.startswith('/'):
+        return "'self'"
+    return '/'.join(url.split('/', 3)[:3])
+
+
+def csp_sources(settings, snippet_hash):
+    """What a Content-Security-Policy must allow for the snippet: {directive: [sources]},
+    and the ready header line."""
+    scripts = [snippet_hash]
+    if settings['script_src'] is not None:
+        scripts.append(_host_source(settings['script_src']))
+    scripts += [_host_source(IDENTITY_SRC), settings['library_host']]
+    if settings['tapstream_account']:
+        scripts.append(_host_source(TAPSTREAM_SRC))
+    sources = {'script-src': list(dict.fromkeys(scripts)), 'img-src': list(TRACKING_HOSTS)}
+    header = 'Content-Security-Policy: ' + '; '.join(k + ' ' + ' '.join(v) for k, v in sources.items())
+    return sources, header
+
+
 def render(config_path, settings):
-    """Build every file in memory. Returns {file name: bytes}."""
+    """Build every file in memory. Returns {file name: bytes}. No file name of the site's
+    (config, site rules) is written: renaming them changes no byte and no hash."""
     env = _environment()
     context = template_context(settings)
-    source = _display(config_path)
-    header = ('kmgen %s | generated from generator/kmgen/rules, js_runtime/, templates/ and %s | '
-              'do not edit: rebuild with `kmgen build --config %s`' % (__version__, source, source))
+    rules = ruleset_module.load(settings)
+    header = ('kmgen %s | generated from generator/kmgen/rules, js_runtime/, templates/ and the site\'s '
+              'kmgen.toml%s | do not edit: rebuild with `kmgen build`'
+              % (__version__, ' and site rules' if rules.site is not None else ''))
     out = {}
     with tempfile.TemporaryDirectory(prefix='kmgen-build-') as tmp:
         tmp = Path(tmp)
-        transpile(tmp)
+        transpile(tmp, ruleset=rules)
         shutil.copyfile(data_dir('js_runtime') / 'device.js', tmp / 'device.js')
         for name in ('integration', 'plugin'):
             (tmp / (name + '.js')).write_text(env.get_template(name + '.js.j2').render(context), encoding='utf-8')
@@ -122,34 +143,41 @@ def render(config_path, settings):
     # they can only sit in strings, templates or regexes, where "<\/" and "<\!" mean the same.
     script = re.sub('(?i)</(script)', r'<\\/\1', script).replace('<!--', '<\\!--')
     csp = "'sha256-%s'" % base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    sources, policy = csp_sources(settings, csp)
     out['snippet.html'] = env.get_template('snippet.html.j2').render(
-        header=header, script=script, csp_hash=csp).encode()
-    out['manifest.json'] = manifest(out, settings, config_path, csp)
+        header=header, script=script, csp_hash=csp, csp_policy=policy).encode()
+    out['manifest.json'] = manifest(out, settings, config_path, csp, sources, policy, rules)
     return out
 
 
-def manifest(files, settings, config_path, csp):
-    digest = hashlib.sha256(inputs_digest('build').encode())
+def manifest(files, settings, config_path, csp, sources, policy, rules=None):
+    digest = hashlib.sha256(inputs_digest('build', rules).encode())
     digest.update(Path(config_path).read_bytes())
     for path in sorted(data_dir('templates').glob('*.j2')):
         digest.update(path.name.encode() + b'\0' + path.read_bytes())
     data = {
-        'site': Path(config_path).stem,
+        'site': settings['site'],
         'files': {name: {'bytes': len(body), 'gzip_bytes': len(gzip.compress(body, 9, mtime=0)), 'sri': sri(body)}
                   for name, body in sorted(files.items())},
-        'csp': {'snippet_script': csp, 'inline': settings['script_src'] is None},
+        'csp': {'snippet_script': csp, 'inline': settings['script_src'] is None, 'sources': sources,
+                'policy': policy},
         'inputs_sha256': digest.hexdigest(),
         'versions': {'kmgen': __version__, 'transcrypt': transcrypt_version(), 'esbuild': esbuild_version()},
     }
     return (json.dumps(data, indent=2, sort_keys=True) + '\n').encode()
 
 
+def out_dir_for(config_path, settings):
+    """``dist/<site>`` (the ``site`` setting), else ``dist/<config file name>``."""
+    return Path('dist') / (settings['site'] or Path(config_path).stem)
+
+
 def build(config_path, out_dir=None):
     """Validate ``config_path``, build, and write the files into ``out_dir``
-    (default ``dist/<config name>``). Returns (out_dir, {name: bytes}, seconds)."""
+    (default ``dist/<site>``). Returns (out_dir, {name: bytes}, seconds)."""
     started = time.perf_counter()
     settings = config.load(config=config_path)
-    out_dir = Path(out_dir) if out_dir is not None else Path('dist') / Path(config_path).stem
+    out_dir = Path(out_dir) if out_dir is not None else out_dir_for(config_path, settings)
     files = render(config_path, settings)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

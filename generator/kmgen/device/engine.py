@@ -6,11 +6,12 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from ..errors import BuildError
-from ..paths import PACKAGE_DIR, data_dir
+from ..paths import PACKAGE_DIR, cache_dir, data_dir
 from .bundle import bundle, esbuild_version, find_esbuild, node_binary
 from .subset import RULES_DIR
 from .transpile import transcrypt_version, transpile
@@ -20,15 +21,12 @@ ENTRY = ("export { map_call, DEFAULTS } from './mapping.js';\n"
          "import * as portable from './portable.js';\nexport { portable };\n")
 
 
-def cache_dir():
-    root = os.environ.get('KMGEN_CACHE_DIR') or os.path.join(
-        os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'kmgen')
-    return Path(root)
-
-
-def inputs_digest(extra=''):
-    """sha256 over everything a rules bundle is built from (sources, runtime, tool versions)."""
+def inputs_digest(extra='', ruleset=None):
+    """sha256 over everything a rules bundle is built from (sources, the site's rules,
+    runtime, tool versions)."""
     digest = hashlib.sha256()
+    if ruleset is not None and ruleset.source is not None:
+        digest.update(b'site\0' + ruleset.source.encode('utf-8', 'surrogatepass') + b'\0')
     for path in sorted(RULES_DIR.glob('*.py')) + sorted(data_dir('js_runtime').glob('*.js')) + [
             PACKAGE_DIR / 'device' / 'transpile.py']:
         digest.update(path.name.encode() + b'\0' + path.read_bytes() + b'\0')
@@ -36,14 +34,15 @@ def inputs_digest(extra=''):
     return digest.hexdigest()
 
 
-def engine_bundle():
-    """Path of the rules bundle for Node, built once per input digest and cached."""
+def engine_bundle(ruleset=None):
+    """Path of the rules bundle for Node (with ``ruleset``'s site rules, if any), built once
+    per input digest and cached."""
     find_esbuild()
-    target = cache_dir() / ('rules-' + inputs_digest('engine')[:20]) / 'engine.js'
+    target = cache_dir() / ('rules-' + inputs_digest('engine', ruleset)[:20]) / 'engine.js'
     if target.is_file():
         return target
     with tempfile.TemporaryDirectory(prefix='kmgen-engine-') as tmp:
-        transpile(tmp)
+        transpile(tmp, ruleset=ruleset)
         entry = Path(tmp) / 'entry.js'
         entry.write_text(ENTRY, encoding='utf-8')
         built = bundle(entry, Path(tmp) / 'engine.js', 'kmgenRules')
@@ -58,21 +57,27 @@ def engine_bundle():
     return target
 
 
-def run(requests, purity=False):
+def run(requests, purity=False, ruleset=None, warnings=None):
     """Run JSON requests (see node_engine.mjs) through Node; returns one output line each
-    (plus a purity report as the last line when ``purity``)."""
+    (plus a purity report as the last line when ``purity``). The rules' console.warn lines
+    go to ``warnings`` (a list) when given, else to stderr."""
     payload = ''.join(json.dumps(r, allow_nan=False) + '\n' for r in requests)
-    args = [node_binary(), str(DRIVER), str(engine_bundle())] + (['--purity'] if purity else [])
+    args = [node_binary(), str(DRIVER), str(engine_bundle(ruleset))] + (['--purity'] if purity else [])
     proc = subprocess.run(args, input=payload, capture_output=True, text=True, encoding='utf-8')
     if proc.returncode != 0:
         raise BuildError('the JavaScript engine failed: %s' % (proc.stderr.strip() or 'no output'))
+    if warnings is not None:
+        warnings.extend(proc.stderr.splitlines())
+    elif proc.stderr:
+        sys.stderr.write(proc.stderr)
     # Only '\n' ends a line: JSON text may hold U+0085, U+2028 and U+2029 unescaped.
     return proc.stdout.split('\n')[:-1]
 
 
-def map_call_js(call, settings):
-    """The ops for one call from the transpiled rules, as canonical JSON text."""
-    line = run([{'call': call, 'settings': settings}])[0]
+def map_call_js(call, settings, ruleset=None):
+    """The ops for one call from the transpiled rules (and ``ruleset``'s site rules), as
+    canonical JSON text."""
+    line = run([{'call': call, 'settings': settings}], ruleset=ruleset)[0]
     if line.startswith('{"error":'):
         raise BuildError('the JavaScript rules threw: %s' % json.loads(line)['error'].splitlines()[0])
     return line

@@ -8,7 +8,9 @@ import fs from 'node:fs';
 import vm from 'node:vm';
 
 const [bundlePath, mode] = process.argv.slice(2);
-const context = vm.createContext({});
+// The rules' console.warn (a site rule that failed) goes to stderr as "Warning: ...".
+const context = vm.createContext({console: {warn: (text) => process.stderr.write(
+  'Warning: ' + String(text).replace(/^\[kmgen\] /, '') + '\n')}});
 const snapshot = () => vm.runInContext(`(() => {
   const names = (o) => Object.getOwnPropertyNames(o).sort();
   return {globals: names(globalThis), Object: names(Object.prototype), Array: names(Array.prototype),

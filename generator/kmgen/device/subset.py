@@ -1,15 +1,18 @@
-"""The transpiled subset: what ``rules/`` may contain so that Transcrypt's JavaScript
-behaves exactly like CPython without Transcrypt's runtime (STYLE.md section 3).
+"""The transpiled subset: what ``rules/`` and a site's rules may contain so that
+Transcrypt's JavaScript behaves exactly like CPython without Transcrypt's runtime
+(docs/site-rules.md, "The subset").
 
 ``check_rules()`` parses every module of ``rules/`` (except ``portable.py``, the CPython
-half of the hand-twinned helpers) and returns one message per construct outside the
-subset, naming the file, the line and what to write instead. The build refuses to run
-while any remain.
+half of the hand-twinned helpers) and ``check_site()`` a site's rules file; each returns
+one message per construct outside the subset, naming the file, the line and what to write
+instead. Every command that runs rules refuses to while any remain (``kmgen.ruleset``).
 """
 
 import ast
 import builtins
 from pathlib import Path
+
+from ..errors import BuildError
 
 RULES_DIR = Path(__file__).resolve().parent.parent / 'rules'
 NOT_TRANSPILED = {'portable.py', '__init__.py'}
@@ -63,9 +66,28 @@ def _bad(path, line, what, fix):
     return '%s:%d: %s is outside the transpiled subset; write %s instead' % (path, line, what, fix)
 
 
+# What a site's rules may import: the helpers the built-in rules use, by their own names.
+SITE_MODULES = ('kmgen.rules.portable', 'kmgen.rules.values')
+SITE_IMPORT = 'from kmgen.rules.portable import field, ... (or from kmgen.rules.values import clean, ...)'
+# The site's entry points and their arguments.
+SITE_FUNCTIONS = {'before': ('call', 'settings'), 'after': ('call', 'ops', 'settings')}
+
+
+def site_helpers():
+    """{module: public names} a site's rules may import (the twinned helpers and values.py)."""
+    rules = Path(__file__).resolve().parent.parent / 'rules'
+    names = {}
+    for module in SITE_MODULES:
+        tree = ast.parse((rules / (module.rsplit('.', 1)[1] + '.py')).read_text(encoding='utf-8'))
+        names[module] = {node.name for node in tree.body
+                         if isinstance(node, ast.FunctionDef) and not node.name.startswith('_')}
+    return names
+
+
 class _Checker(ast.NodeVisitor):
-    def __init__(self, path):
+    def __init__(self, path, site=False):
         self.path = path
+        self.site = site
         self.errors = []
         self.bool_names = set()
         self.line = 1
@@ -80,10 +102,10 @@ class _Checker(ast.NodeVisitor):
     def generic_visit(self, node):
         for kind, (what, fix) in CONSTRUCT_FIXES.items():
             if isinstance(node, kind):
-                self.fail(node, what, fix)
+                self.fail(node, what, SITE_IMPORT if self.site and kind is ast.Import else fix)
                 return
         if not isinstance(node, (ast.Module,) + STATEMENTS + EXPRESSIONS + CONTEXTS):
-            self.fail(node, '%s' % type(node).__name__, 'the constructs listed in STYLE.md section 3')
+            self.fail(node, '%s' % type(node).__name__, 'the constructs listed in docs/site-rules.md')
             return
         super().generic_visit(node)
 
@@ -107,12 +129,31 @@ class _Checker(ast.NodeVisitor):
                       'an explicit comparison such as len(x) > 0 or x != \'\'')
 
     def visit_ImportFrom(self, node):
+        if self.site:
+            return self._site_import(node)
         if node.level != 1 or node.module not in ('portable', 'values', 'mapping'):
             self.fail(node, "'from %s import'" % ('.' * node.level + (node.module or '')),
                       "a relative import of a rules module ('from .portable import ...')")
 
+    def _site_import(self, node):
+        helpers = site_helpers()
+        if node.level != 0 or node.module not in helpers or node.col_offset != 0:
+            self.fail(node, "'from %s import'" % ('.' * node.level + (node.module or '')),
+                      'a top-level ' + SITE_IMPORT)
+            return
+        for alias in node.names:
+            if alias.asname is not None:
+                self.fail(node, "'import %s as %s'" % (alias.name, alias.asname), "'import %s'" % alias.name)
+            elif alias.name not in helpers[node.module]:
+                self.fail(node, 'the name `%s` from %s' % (alias.name, node.module),
+                          'a helper %s defines (docs/site-rules.md, "Helpers")' % node.module)
+
     def visit_FunctionDef(self, node):
         args = node.args
+        wanted = SITE_FUNCTIONS.get(node.name) if self.site and node.col_offset == 0 else None
+        if wanted is not None and len(args.args) != len(wanted):
+            self.fail(node, 'def %s(%s)' % (node.name, ', '.join(a.arg for a in args.args)),
+                      'def %s(%s)' % (node.name, ', '.join(wanted)))
         if node.decorator_list or args.defaults or args.kw_defaults or args.vararg or \
                 args.kwarg or args.kwonlyargs or args.posonlyargs:
             self.fail(node, 'decorators, defaults or */** arguments', 'plain positional arguments')
@@ -226,11 +267,18 @@ class _Checker(ast.NodeVisitor):
             self.fail(node, 'the name `%s`' % name, 'another name (e.g. call_type)')
 
 
-def check_source(source, path):
-    """Messages for every construct of ``source`` outside the subset (``path`` names it)."""
-    tree = ast.parse(source, filename=str(path))
-    checker = _Checker(path)
+def check_source(source, path, site=False):
+    """Messages for every construct of ``source`` outside the subset (``path`` names it);
+    ``site``: the rules of a site, which import the helpers as ``kmgen.rules.portable``."""
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as err:
+        return ['%s:%d: invalid Python (%s); fix the syntax' % (path, err.lineno or 1, err.msg)]
+    checker = _Checker(path, site)
     checker.visit(tree)
+    if site and not any(isinstance(node, ast.FunctionDef) and node.name in SITE_FUNCTIONS for node in tree.body):
+        checker.errors.append('%s:1: the file defines neither before(call, settings) nor after(call, ops, '
+                              'settings); define one of them (kmgen init writes both)' % path)
     return checker.errors
 
 
@@ -241,3 +289,14 @@ def check_rules(rules_dir=RULES_DIR):
         if path.name not in NOT_TRANSPILED:
             errors.extend(check_source(path.read_text(encoding='utf-8'), 'rules/' + path.name))
     return errors
+
+
+class SubsetError(BuildError):
+    """Rules (kmgen's or a site's) leave the transpiled subset; every command refuses them."""
+
+
+def refuse(problems):
+    """Raise SubsetError listing every problem (file, line, construct, fix), one per line."""
+    raise SubsetError('the rules leave the transpiled subset (%d problem%s); kmgen runs no rules until '
+                      'every one is fixed:\n%s' % (len(problems), '' if len(problems) == 1 else 's',
+                                                  '\n'.join('  ' + p for p in problems)))

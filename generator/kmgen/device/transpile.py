@@ -1,10 +1,15 @@
-"""rules/ -> JavaScript modules that run on js_runtime/ instead of Transcrypt's runtime.
+"""rules/ (and a site's rules) -> JavaScript modules that run on js_runtime/ instead of
+Transcrypt's runtime.
 
 Steps: check the subset; copy the rules to a scratch directory with ``portable.py``
 replaced by a stub of the same signatures (its real half is the hand-written twin);
 run Transcrypt; normalise what it leaves behind (timestamp line, source-map comment,
 ``__name__``, the 150-name runtime import cut down to what the code uses); then check
-that every runtime and helper name the code imports exists in ``js_runtime/``.
+that every runtime and helper name the code imports exists in ``js_runtime/``. With site
+rules, the site's file becomes ``site_rules.js`` (its ``kmgen.rules.*`` imports resolved to
+the same twins), the built-in ``mapping.js`` becomes ``builtin_mapping.js`` and
+``js_runtime/site.js`` takes the name ``mapping.js``: whatever imports the rules gets the
+site's ``before``/``after`` around them. The site file's name is never written.
 """
 
 import ast
@@ -18,10 +23,12 @@ from pathlib import Path
 
 from ..errors import BuildError
 from ..paths import data_dir
-from .subset import RULES_DIR, check_rules
+from .subset import RULES_DIR, check_rules, refuse
 
 RUNTIME_MODULE = 'org.transcrypt.__runtime__.js'
 TWINNED = 'portable'
+SITE_MODULE = 'site_rules'
+BUILTIN_MODULE = 'builtin_mapping'
 _IMPORT = re.compile(r"^import \{([^}]*)\} from '\./([^']+)';$", re.M)
 _STRING_OR_COMMENT = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|//[^\n]*")
 _EXPORT = re.compile(r'^export (?:var|function|const|let) ([A-Za-z_$][\w$]*)', re.M)
@@ -64,29 +71,40 @@ def _normalise(js_text, module, provided):
             return ''
         for name in names:
             if target in provided and name not in provided[target]:
-                missing.append('%s (imported by rules/%s.py from %s)' % (name, module, target))
+                missing.append('%s (imported by %s from %s)' % (name, source, target))
         return "import {%s} from './%s';" % (', '.join(names), target)
 
+    source = "the site's rules" if module == SITE_MODULE else 'rules/%s.py' % module
     text = _IMPORT.sub(rewrite, text)
     if missing:
         raise BuildError('js_runtime/ does not provide %s: add a twin to js_runtime/%s or stay '
                          'inside the subset.' % (', '.join(missing), missing[0].split(' from ')[-1].rstrip(')')))
-    header = ('// Generated from generator/kmgen/rules/%s.py by Transcrypt %s; do not edit: '
-              'rebuilt by kmgen build.\n' % (module, transcrypt_version()))
+    header = ('// Generated from %s by Transcrypt %s; do not edit: rebuilt by kmgen build.\n'
+              % ("the site's rules (kmgen.toml: rules)" if module == SITE_MODULE
+                 else 'generator/kmgen/rules/%s.py' % module, transcrypt_version()))
     return header + text.strip('\n') + '\n'
 
 
-def transpile(out_dir, rules_dir=RULES_DIR):
+def transpile(out_dir, rules_dir=RULES_DIR, ruleset=None):
     """Write the rules (``rules_dir``, normally ``kmgen/rules``) as ES modules plus their
     runtime into ``out_dir``.
 
+    Args:
+        out_dir: the scratch directory to write into.
+        rules_dir: the built-in rules.
+        ruleset: the config's checked ``kmgen.ruleset.Ruleset``; its site rules, if any,
+            are compiled in.
+
     Returns:
         The list of module file names written (``mapping.js`` is the entry).
+
+    Raises:
+        SubsetError: every problem, when ``rules_dir`` leaves the subset.
     """
     errors = check_rules(rules_dir)
     if errors:
-        raise BuildError('rules/ leaves the transpiled subset (%d problem%s): %s'
-                         % (len(errors), 's' if len(errors) > 1 else '', errors[0]))
+        refuse(errors)
+    site = ruleset.source if ruleset is not None else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runtime_dir = data_dir('js_runtime')
@@ -105,9 +123,16 @@ def transpile(out_dir, rules_dir=RULES_DIR):
             (src / path.name).write_text(_stub(text) if path.stem == TWINNED else text, encoding='utf-8')
             modules.append(path.stem)
         (src / '__init__.py').write_text('', encoding='utf-8')
+        entry = 'mapping.py'
+        if site is not None:
+            (src / (SITE_MODULE + '.py')).write_text(ruleset.transpilable(), encoding='utf-8')
+            modules.append(SITE_MODULE)
+            entry = '_entry.py'
+            (src / entry).write_text('from .mapping import map_call\nfrom .%s import %s\n' % (
+                SITE_MODULE, ', '.join(ruleset.functions)), encoding='utf-8')
         target = Path(tmp) / 'out'
         proc = subprocess.run(
-            [sys.executable, '-m', 'transcrypt', '-b', '-n', '-od', str(target), 'kmgenrules/mapping.py'],
+            [sys.executable, '-m', 'transcrypt', '-b', '-n', '-od', str(target), 'kmgenrules/' + entry],
             cwd=src.parent, capture_output=True, text=True)
         if proc.returncode != 0 or not (target / 'mapping.js').is_file():
             detail = (proc.stdout + proc.stderr).strip().splitlines()
@@ -122,9 +147,13 @@ def transpile(out_dir, rules_dir=RULES_DIR):
             if module == TWINNED:
                 continue
             js = (target / (module + '.js')).read_text(encoding='utf-8')
-            (out_dir / (module + '.js')).write_text(_normalise(js, module, provided), encoding='utf-8')
-            written.append(module + '.js')
-    for name in ('runtime.js', 'portable.js'):
-        shutil.copyfile(runtime_dir / name, out_dir / name)
+            name = BUILTIN_MODULE if site is not None and module == 'mapping' else module
+            (out_dir / (name + '.js')).write_text(_normalise(js, module, provided), encoding='utf-8')
+            written.append(name + '.js')
+    copies = [('runtime.js', 'runtime.js'), ('portable.js', 'portable.js')]
+    if site is not None:
+        copies.append(('site.js', 'mapping.js'))
+    for source, name in copies:
+        shutil.copyfile(runtime_dir / source, out_dir / name)
         written.append(name)
     return written

@@ -1,8 +1,8 @@
-"""The Kissmetrics mapping rules: one normalised call -> a list of ops (DESIGN.md).
+"""The Kissmetrics mapping rules: one normalised call -> a list of ops (docs/mapping.md).
 
 This module is THE single source. CPython runs it for cloud mode; Transcrypt compiles it,
 unchanged, into the browser integration. It stays inside the transpiled subset
-(STYLE.md section 3, enforced by ``kmgen.device.subset``) and never reads a clock,
+(docs/site-rules.md, "The subset"; enforced by ``kmgen.device.subset``) and never reads a clock,
 a global or the page: the timestamp and the mobile flag arrive in ``call``.
 
 Where Segment's and RudderStack's message shapes differ, the difference is absorbed here,
@@ -10,8 +10,10 @@ once, so both modes see it: identify traits may sit only in ``context.traits``, 
 may be ``originalTimestamp``, a page category may sit in ``properties.category``.
 """
 
-from .portable import date_value, field, is_array, is_missing, is_object, push, squash
-from .values import amount, clean, count, first_present, prefix_of, text, without
+from .portable import (date_value, field, is_array, is_boolean, is_missing, is_object, keys, lower, push,
+                       squash)
+from .values import (amount, clean, count, first_present, limited, note, prefix_of, text, text_value,
+                     without)
 
 BILLING_AMOUNT = 'Billing Amount'
 PAGE_VIEW = 'Page View'
@@ -47,7 +49,7 @@ def is_order_completed(event):
     return name == 'ordercompleted' or name == 'completedorder'
 
 
-def experiment_traits(props):
+def experiment_traits(props, settings):
     """``Experiment Viewed`` -> the user property Segment's A/B integrations send as an
     identify: ``{"Experiment: <experiment>": <variation>}`` (names, else ids)."""
     experiment = text(first_present(props, ['experiment_name', 'experiment_id']))
@@ -55,7 +57,7 @@ def experiment_traits(props):
     if experiment == '' or variation == '':
         return None
     traits = {}
-    traits['Experiment: ' + experiment] = variation
+    traits['Experiment: ' + experiment] = text_value(variation, settings)
     return traits
 
 
@@ -67,13 +69,13 @@ def identify(call, settings):
     traits = field(call, 'traits', None)
     if not is_object(traits) or count(traits) == 0:
         traits = field(field(call, 'context', None), 'traits', None)
-    props = clean(traits, '')
+    props = clean(traits, '', settings)
     if user_id != '':
         push(ops, ['identify', user_id])
-        props['id'] = user_id
+        props['id'] = text_value(user_id, settings)
     if count(props) > 0:
-        push(ops, ['set', props])
-    if field(call, 'mobile', False) == True:
+        push(ops, ['set', limited(props, settings)])
+    if is_boolean(field(call, 'mobile', None)) and field(call, 'mobile', None) == True:
         mobile = {}
         mobile[MOBILE_SESSION] = 'Yes'
         push(ops, ['set', mobile])
@@ -101,26 +103,27 @@ def track(call, settings):
         source = 'total'
     billing = amount(revenue)
     key_prefix = prefix_of(event) if setting(settings, 'prefix_properties') else ''
-    props = clean(raw, key_prefix)
+    props = clean(raw, key_prefix, settings)
     if not is_missing(billing) and source == 'revenue':
         props[key_prefix + 'revenue'] = billing
     if not is_missing(billing):
         props[BILLING_AMOUNT] = billing
-    ops = [['record', event, props]]
+    ops = [['record', event, limited(props, settings)]]
     if order and is_array(products):
-        add_products(ops, key_prefix, products, timestamp(call))
+        add_products(ops, key_prefix, products, timestamp(call), settings)
     if squash(event) == 'experimentviewed':
-        traits = experiment_traits(raw)
+        traits = experiment_traits(raw, settings)
         if not is_missing(traits):
             push(ops, ['set', traits])
     return ops
 
 
-def add_products(ops, key_prefix, products, ts):
+def add_products(ops, key_prefix, products, ts, settings):
     """One set per product, cleaned and prefixed like the record, with ``_t = ts + index``
-    and ``_d = 1`` so Kissmetrics' same-second de-duplication keeps every line."""
+    and ``_d = 1`` so Kissmetrics' same-second de-duplication keeps every line (the only
+    ``_t``/``_d`` an op may carry: ``clean`` drops reserved names from the product's own)."""
     for i in range(len(products)):
-        item = clean(products[i], key_prefix)
+        item = limited(clean(products[i], key_prefix, settings), settings)
         if count(item) == 0:
             continue
         if not is_missing(ts):
@@ -129,18 +132,18 @@ def add_products(ops, key_prefix, products, ts):
         push(ops, ['set', item])
 
 
-def viewed(call, kind, label):
+def viewed(call, kind, label, settings):
     """The ``Viewed <label> <kind>`` record with every property (name and category included)
     prefixed ``"<kind> - "``."""
     key_prefix = prefix_of(kind)
-    props = clean(field(call, 'properties', None), key_prefix)
+    props = clean(field(call, 'properties', None), key_prefix, settings)
     name = text(field(call, 'name', None))
     category = text(field(call, 'category', None))
     if name != '':
-        props[key_prefix + 'name'] = name
+        props[key_prefix + 'name'] = text_value(name, settings)
     if category != '':
-        props[key_prefix + 'category'] = category
-    return ['record', 'Viewed ' + label + ' ' + kind, props]
+        props[key_prefix + 'category'] = text_value(category, settings)
+    return ['record', 'Viewed ' + label + ' ' + kind, limited(props, settings)]
 
 
 def page(call, settings):
@@ -155,11 +158,11 @@ def page(call, settings):
         if url == '':
             url = text(field(context_page, 'url', None))
         if url != '':
-            view['Viewed URL'] = url
+            view['Viewed URL'] = text_value(url, settings)
         referrer = text(field(props, 'referrer', None))
         if referrer == '':
             referrer = text(field(context_page, 'referrer', None))
-        view['Referrer'] = referrer if referrer != '' else 'Direct'
+        view['Referrer'] = text_value(referrer, settings) if referrer != '' else 'Direct'
         push(ops, ['record', PAGE_VIEW, view])
     name = text(field(call, 'name', None))
     if name == '':
@@ -173,7 +176,7 @@ def page(call, settings):
     elif category != '' and setting(settings, 'track_categorized_pages'):
         label = category
     if label != '':
-        push(ops, viewed(call, 'Page', label))
+        push(ops, viewed(call, 'Page', label, settings))
     return ops
 
 
@@ -184,19 +187,19 @@ def screen(call, settings):
         name = text(field(field(call, 'properties', None), 'name', None))
     if name == '':
         return []
-    return [viewed(call, 'Screen', name)]
+    return [viewed(call, 'Screen', name, settings)]
 
 
 def group(call, settings):
     """group(groupId, traits) -> set({"<group_prefix> - <trait>": ..., "<group_prefix> - id": groupId})."""
     key_prefix = prefix_of(setting(settings, 'group_prefix'))
-    props = clean(field(call, 'traits', None), key_prefix)
+    props = clean(field(call, 'traits', None), key_prefix, settings)
     group_id = text(field(call, 'groupId', None))
     if group_id != '':
-        props[key_prefix + 'id'] = group_id
+        props[key_prefix + 'id'] = text_value(group_id, settings)
     if count(props) == 0:
         return []
-    return [['set', props]]
+    return [['set', limited(props, settings)]]
 
 
 def alias(call, settings):
@@ -221,9 +224,30 @@ RULES = {
 }
 
 
+def opted_out(call):
+    """Segment's per-call opt-out: ``integrations.Kissmetrics == false`` (the name in any case),
+    or ``integrations.All == false`` unless Kissmetrics is true or holds its options."""
+    integrations = field(call, 'integrations', None)
+    names = keys(integrations)
+    mine = None
+    for i in range(len(names)):
+        if lower(names[i]) == 'kissmetrics':
+            value = integrations[names[i]]
+            if is_boolean(value) and value == False:
+                return True
+            if is_boolean(value) or is_object(value):
+                mine = value
+    everything = field(integrations, 'All', None)
+    return is_boolean(everything) and everything == False and is_missing(mine)
+
+
 def map_call(call, settings):
-    """One Segment- or RudderStack-shaped call -> its list of ops; unknown types -> []."""
+    """One Segment- or RudderStack-shaped call -> its list of ops; unknown types and calls
+    that opt out of Kissmetrics -> []."""
     rule = field(RULES, text(field(call, 'type', None)), None)
     if is_missing(rule):
+        return []
+    if opted_out(call):
+        note(settings, 'dropped: opted out (integrations)')
         return []
     return rule(call, settings)

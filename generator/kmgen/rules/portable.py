@@ -7,8 +7,9 @@ Both halves run ``tests/vectors/helpers.json``, so they cannot drift silently.
 
 The semantics are JavaScript's wherever the two languages differ, because the
 browser is the harder place to change: ``to_str`` is ``String(value)``, key order
-is UTF-16 code-unit order, numbers are IEEE doubles (integers past 2**53 lose
-precision exactly as ``JSON.parse`` loses it).
+is JavaScript's own-property order (integer-like keys ascending, then insertion
+order), strings are sequences of UTF-16 code units, numbers are IEEE doubles
+(integers past 2**53 lose precision exactly as ``JSON.parse`` loses it).
 """
 
 import json
@@ -17,6 +18,7 @@ import re
 
 _MAX_SAFE = 2 ** 53
 _SURROGATE = re.compile('[\ud800-\udfff]')
+_MAX_INDEX = 2 ** 32 - 2   # the largest array index: JavaScript orders such keys first
 _ISO = re.compile(
     r'([0-9]{4})-([0-9]{2})-([0-9]{2})'
     r'(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?'
@@ -28,19 +30,22 @@ _EDGE_SPACE = ' \t\n\r'
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-def _utf16_key(text):
-    return text.encode('utf-16-be', 'surrogatepass')
+def _is_index(name):
+    """True for a canonical array index ("0", "17", not "017" or "-1"), which JavaScript
+    lists before every other own key, in ascending numeric order."""
+    return name.isdigit() and name.isascii() and (name == '0' or name[0] != '0') and int(name) <= _MAX_INDEX
 
 
 def keys(d):
-    """Own keys of an object in UTF-16 code-unit order (JS ``Object.keys(d).sort()``)."""
-    if not is_object(d):
+    """Own keys of an object in JavaScript's order (``Object.keys(d)``): integer-like keys
+    ascending, then the others in insertion order. Nothing is sorted otherwise."""
+    if not isinstance(d, dict):
         return []
-    names = sorted(d)
-    # Code-point order is UTF-16 order unless a key holds a character past U+FFFF.
+    names = list(d)
     for name in names:
-        if not name.isascii():
-            return sorted(names, key=_utf16_key)
+        if name[:1].isdigit() and _is_index(name):
+            indexes = sorted((n for n in names if _is_index(n)), key=int)
+            return indexes + [n for n in names if not _is_index(n)]
     return names
 
 
@@ -65,6 +70,10 @@ def is_object(x):
 
 def is_array(x):
     return isinstance(x, (list, tuple))
+
+
+def is_boolean(x):
+    return isinstance(x, bool)
 
 
 def is_string(x):
@@ -149,7 +158,7 @@ def _json_string(s):
 
 
 def json_compact(x):
-    """Compact JSON with sorted keys, as ``JSON.stringify`` writes it (NaN is null)."""
+    """Compact JSON in key order, as ``JSON.stringify`` writes it (NaN is null)."""
     if isinstance(x, str):
         return _json_string(x)
     if isinstance(x, bool):
@@ -231,6 +240,34 @@ def parse_money(s):
     return norm_number(value)
 
 
+def lower(s):
+    """``s`` in lower case (JavaScript's ``toLowerCase``)."""
+    return s.lower()
+
+
 def squash(s):
     """Lower-case ``s`` and drop spaces and underscores: ``'Completed_Order'`` -> ``'completedorder'``."""
     return s.lower().replace(' ', '').replace('_', '')
+
+
+def well_formed(s):
+    """``s`` with every lone surrogate (U+D800-U+DFFF not in a pair) replaced by U+FFFD, as
+    JavaScript's ``String.prototype.toWellFormed``; a pair held as two code points is joined."""
+    if s.isascii() or _SURROGATE.search(s) is None:
+        return s
+    return s.encode('utf-16-le', 'surrogatepass').decode('utf-16-le', 'replace')
+
+
+def cut(s, limit):
+    """``well_formed(s)`` cut to at most ``limit`` UTF-16 code units, at a code-point
+    boundary (a pair that would be split is dropped whole)."""
+    s = well_formed(s)
+    if len(s) * 2 <= limit:
+        return s
+    units = s.encode('utf-16-le')
+    end = 2 * limit
+    if len(units) <= end:
+        return s
+    if 0xD8 <= units[end - 1] <= 0xDB:
+        end -= 2
+    return units[:end].decode('utf-16-le')

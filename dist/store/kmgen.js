@@ -1,0 +1,996 @@
+/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and the site's kmgen.toml and site rules | do not edit: rebuild with `kmgen build` */
+(() => {
+  // runtime.js
+  function Dict() {
+  }
+  Dict.prototype = /* @__PURE__ */ Object.create(null);
+  function dict(init) {
+    var out = new Dict();
+    if (init) {
+      var names = Object.keys(init);
+      for (var i = 0; i < names.length; i++) out[names[i]] = init[names[i]];
+    }
+    return out;
+  }
+  function len(x) {
+    return x.length;
+  }
+
+  // portable.js
+  var hasOwn = Object.prototype.hasOwnProperty;
+  var toString = Object.prototype.toString;
+  var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
+  var DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+  var DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  function is_object(x) {
+    return x !== null && typeof x === "object" && !Array.isArray(x) && toString.call(x) !== "[object Date]";
+  }
+  function is_array(x) {
+    return Array.isArray(x);
+  }
+  function is_boolean(x) {
+    return typeof x === "boolean";
+  }
+  function is_string(x) {
+    return typeof x === "string";
+  }
+  function is_number(x) {
+    return typeof x === "number";
+  }
+  function is_missing(x) {
+    return x === null || x === void 0 || typeof x === "number" && !isFinite(x);
+  }
+  function py_keys(d) {
+    return is_object(d) ? Object.keys(d) : [];
+  }
+  function field(d, key, fallback) {
+    return is_object(d) && hasOwn.call(d, key) && d[key] !== void 0 ? d[key] : fallback;
+  }
+  function push(list, x) {
+    list.push(x);
+  }
+  function join(parts, sep) {
+    return parts.join(sep);
+  }
+  function norm_number(x) {
+    return x === 0 ? 0 : x;
+  }
+  function json_compact(x) {
+    if (typeof x === "string" || typeof x === "boolean") return JSON.stringify(x);
+    if (is_missing(x)) return "null";
+    if (typeof x === "number") return String(x);
+    if (Array.isArray(x)) {
+      var items = [];
+      for (var i = 0; i < x.length; i++) items.push(x[i] === void 0 ? "null" : json_compact(x[i]));
+      return "[" + items.join(",") + "]";
+    }
+    if (is_object(x)) {
+      var names = py_keys(x), parts = [];
+      for (var j = 0; j < names.length; j++) {
+        if (x[names[j]] !== void 0) parts.push(JSON.stringify(names[j]) + ":" + json_compact(x[names[j]]));
+      }
+      return "{" + parts.join(",") + "}";
+    }
+    return JSON.stringify(x);
+  }
+  function to_str(x) {
+    return typeof x === "object" && x !== null ? json_compact(x) : String(x);
+  }
+  function daysFromCivil(y, m, d) {
+    y -= m <= 2 ? 1 : 0;
+    var era = Math.floor(y / 400);
+    var yoe = y - era * 400;
+    var doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+    var doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+    return era * 146097 + doe - 719468;
+  }
+  function date_value(x) {
+    if (toString.call(x) === "[object Date]") {
+      var t = x.getTime();
+      return isFinite(t) ? Math.floor(t / 1e3) : null;
+    }
+    if (typeof x !== "string") return null;
+    var m = ISO.exec(x);
+    if (!m) return null;
+    var year = +m[1], month = +m[2], day = +m[3];
+    var hour = +(m[4] || 0), minute = +(m[5] || 0), second = +(m[6] || 0);
+    if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
+    var leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+    if (day > DAYS_IN_MONTH[month - 1] + (month === 2 && leap ? 1 : 0)) return null;
+    var offset = 0, zone = m[7];
+    if (zone && zone !== "Z") {
+      var zh = +zone.slice(1, 3), zm = zone.length > 3 ? +zone.slice(-2) : 0;
+      if (zh > 23 || zm > 59) return null;
+      offset = (zh * 3600 + zm * 60) * (zone.charAt(0) === "-" ? -1 : 1);
+    }
+    return daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+  }
+  function parse_money(s) {
+    if (typeof s !== "string") return null;
+    var text3 = s.replace(/[$,]/g, "").replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, "");
+    if (!DECIMAL.test(text3)) return null;
+    var value = Number(text3);
+    return isFinite(value) ? norm_number(value) : null;
+  }
+  function lower(s) {
+    return s.toLowerCase();
+  }
+  function squash(s) {
+    return s.toLowerCase().replace(/[ _]/g, "");
+  }
+  function well_formed(s) {
+    if (s.toWellFormed) return s.toWellFormed();
+    for (var out = "", i = 0, c; i < s.length; i++) {
+      c = s.charCodeAt(i);
+      if (c >> 10 == 54 && s.charCodeAt(i + 1) >> 10 == 55) out += s[i] + s[++i];
+      else out += c >> 11 == 27 ? "�" : s[i];
+    }
+    return out;
+  }
+  function cut(s, limit) {
+    if (s.length <= limit) return well_formed(s);
+    s = well_formed(s.slice(0, limit + 1));
+    return s.slice(0, s.charCodeAt(limit - 1) >> 10 == 54 ? limit - 1 : limit);
+  }
+
+  // values.js
+  var MAX_DEPTH = 32;
+  var MAX_PROPERTIES = 1e3;
+  var MAX_TEXT = 8192;
+  var RESERVED = dict({ "_k": true, "_p": true, "_n": true, "_t": true, "_d": true });
+  var DEPTH_NOTE = "dropped: nested deeper than 32 levels";
+  var note = function(settings, message) {
+    var notes = field(settings, "notes", null);
+    if (is_array(notes)) {
+      push(notes, message);
+    }
+  };
+  var scalar = function(value, settings) {
+    var seconds = date_value(value);
+    if (!is_missing(seconds)) {
+      return seconds;
+    }
+    if (is_number(value)) {
+      return norm_number(value);
+    }
+    if (is_string(value)) {
+      return text_value(value, settings);
+    }
+    return value;
+  };
+  var text_value = function(value, settings) {
+    var out = cut(value, MAX_TEXT);
+    if (len(out) < len(value)) {
+      note(settings, "cut: a string over 8192 code units");
+    }
+    return out;
+  };
+  var is_container = function(value) {
+    return is_object(value) || is_array(value);
+  };
+  var deep = function(depth, settings) {
+    if (depth < MAX_DEPTH) {
+      return false;
+    }
+    note(settings, DEPTH_NOTE);
+    return true;
+  };
+  var bounded = function(value, depth, settings) {
+    if (is_string(value)) {
+      return well_formed(value);
+    }
+    if (!is_container(value)) {
+      return value;
+    }
+    if (depth > MAX_DEPTH) {
+      note(settings, DEPTH_NOTE);
+      return null;
+    }
+    if (is_array(value)) {
+      var py_items = [];
+      for (var i = 0; i < len(value); i++) {
+        push(py_items, bounded(value[i], depth + 1, settings));
+      }
+      return py_items;
+    }
+    var out = dict({});
+    var names = py_keys(value);
+    for (var i = 0; i < len(names); i++) {
+      out[well_formed(names[i])] = bounded(value[names[i]], depth + 1, settings);
+    }
+    return out;
+  };
+  var array_text = function(py_items, depth, settings) {
+    var parts = [];
+    for (var i = 0; i < len(py_items); i++) {
+      var item = py_items[i];
+      if (is_missing(item) || is_container(item) && deep(depth, settings)) {
+        push(parts, "");
+      } else if (is_array(item)) {
+        push(parts, array_text(item, depth + 1, settings));
+      } else if (is_object(item)) {
+        push(parts, json_compact(bounded(item, depth + 1, settings)));
+      } else {
+        push(parts, to_str(item));
+      }
+    }
+    return join(parts, ",");
+  };
+  var flatten_into = function(out, path, obj, depth, settings) {
+    var names = py_keys(obj);
+    for (var i = 0; i < len(names); i++) {
+      var value = obj[names[i]];
+      if (is_missing(value) || is_container(value) && deep(depth, settings)) {
+        continue;
+      }
+      var key = path + well_formed(names[i]);
+      if (is_object(value)) {
+        flatten_into(out, key + ".", value, depth + 1, settings);
+      } else if (field(RESERVED, key, false)) {
+        note(settings, "dropped: reserved name " + key);
+      } else if (is_array(value)) {
+        out[key] = text_value(array_text(value, depth + 1, settings), settings);
+      } else {
+        out[key] = scalar(value, settings);
+      }
+    }
+    return out;
+  };
+  var clean = function(obj, prefix, settings) {
+    var out = dict({});
+    if (is_object(obj)) {
+      flatten_into(out, prefix, obj, 1, settings);
+    }
+    return out;
+  };
+  var limited = function(props, settings) {
+    var names = py_keys(props);
+    if (len(names) <= MAX_PROPERTIES) {
+      return props;
+    }
+    note(settings, "cut: over 1000 properties");
+    var out = dict({});
+    for (var i = 0; i < MAX_PROPERTIES; i++) {
+      out[names[i]] = props[names[i]];
+    }
+    return out;
+  };
+  var prefix_of = function(label2) {
+    return label2 + " - ";
+  };
+  var text = function(value) {
+    if (is_string(value)) {
+      return well_formed(value);
+    }
+    if (is_missing(value) || is_object(value) || is_array(value)) {
+      return "";
+    }
+    return to_str(value);
+  };
+  var amount = function(value) {
+    if (is_missing(value)) {
+      return null;
+    }
+    if (is_number(value)) {
+      return norm_number(value);
+    }
+    return parse_money(value);
+  };
+  var without = function(obj, py_name) {
+    var out = dict({});
+    var names = py_keys(obj);
+    for (var i = 0; i < len(names); i++) {
+      if (names[i] != py_name) {
+        out[names[i]] = obj[names[i]];
+      }
+    }
+    return out;
+  };
+  var count = function(obj) {
+    return len(py_keys(obj));
+  };
+  var first_present = function(obj, names) {
+    for (var i = 0; i < len(names); i++) {
+      var value = field(obj, names[i], null);
+      if (!is_missing(value)) {
+        return value;
+      }
+    }
+    return null;
+  };
+
+  // builtin_mapping.js
+  var BILLING_AMOUNT = "Billing Amount";
+  var PAGE_VIEW = "Page View";
+  var MOBILE_SESSION = "Mobile Session";
+  var DEFAULTS = dict({ "prefix_properties": true, "track_named_pages": true, "track_categorized_pages": true, "record_page_view": true, "group_prefix": "Group" });
+  var setting = function(settings, py_name) {
+    return field(settings, py_name, DEFAULTS[py_name]);
+  };
+  var timestamp = function(call) {
+    var seconds = date_value(field(call, "timestamp", null));
+    if (is_missing(seconds)) {
+      var seconds = date_value(field(call, "originalTimestamp", null));
+    }
+    return seconds;
+  };
+  var is_order_completed = function(event) {
+    var py_name = squash(event);
+    return py_name == "ordercompleted" || py_name == "completedorder";
+  };
+  var experiment_traits = function(props, settings) {
+    var experiment = text(first_present(props, ["experiment_name", "experiment_id"]));
+    var variation = text(first_present(props, ["variation_name", "variation_id"]));
+    if (experiment == "" || variation == "") {
+      return null;
+    }
+    var traits = dict({});
+    traits["Experiment: " + experiment] = text_value(variation, settings);
+    return traits;
+  };
+  var identify = function(call, settings) {
+    var ops = [];
+    var user_id = text(field(call, "userId", null));
+    var traits = field(call, "traits", null);
+    if (!is_object(traits) || count(traits) == 0) {
+      var traits = field(field(call, "context", null), "traits", null);
+    }
+    var props = clean(traits, "", settings);
+    if (user_id != "") {
+      push(ops, ["identify", user_id]);
+      props["id"] = text_value(user_id, settings);
+    }
+    if (count(props) > 0) {
+      push(ops, ["set", limited(props, settings)]);
+    }
+    if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) == true) {
+      var mobile2 = dict({});
+      mobile2[MOBILE_SESSION] = "Yes";
+      push(ops, ["set", mobile2]);
+    }
+    return ops;
+  };
+  var track = function(call, settings) {
+    var event = text(field(call, "event", null));
+    if (event == "") {
+      return [];
+    }
+    var raw = field(call, "properties", null);
+    if (!is_object(raw)) {
+      var raw = dict({});
+    }
+    var order = is_order_completed(event);
+    var products = field(raw, "products", null);
+    if (order && is_array(products)) {
+      var raw = without(raw, "products");
+    }
+    var revenue = field(raw, "revenue", null);
+    var source = "revenue";
+    if (is_missing(revenue) && order) {
+      var revenue = field(raw, "total", null);
+      var source = "total";
+    }
+    var billing = amount(revenue);
+    var key_prefix = setting(settings, "prefix_properties") ? prefix_of(event) : "";
+    var props = clean(raw, key_prefix, settings);
+    if (!is_missing(billing) && source == "revenue") {
+      props[key_prefix + "revenue"] = billing;
+    }
+    if (!is_missing(billing)) {
+      props[BILLING_AMOUNT] = billing;
+    }
+    var ops = [["record", event, limited(props, settings)]];
+    if (order && is_array(products)) {
+      add_products(ops, key_prefix, products, timestamp(call), settings);
+    }
+    if (squash(event) == "experimentviewed") {
+      var traits = experiment_traits(raw, settings);
+      if (!is_missing(traits)) {
+        push(ops, ["set", traits]);
+      }
+    }
+    return ops;
+  };
+  var add_products = function(ops, key_prefix, products, ts, settings) {
+    for (var i = 0; i < len(products); i++) {
+      var item = limited(clean(products[i], key_prefix, settings), settings);
+      if (count(item) == 0) {
+        continue;
+      }
+      if (!is_missing(ts)) {
+        item["_t"] = ts + i;
+        item["_d"] = 1;
+      }
+      push(ops, ["set", item]);
+    }
+  };
+  var viewed = function(call, kind2, label2, settings) {
+    var key_prefix = prefix_of(kind2);
+    var props = clean(field(call, "properties", null), key_prefix, settings);
+    var py_name = text(field(call, "name", null));
+    var category = text(field(call, "category", null));
+    if (py_name != "") {
+      props[key_prefix + "name"] = text_value(py_name, settings);
+    }
+    if (category != "") {
+      props[key_prefix + "category"] = text_value(category, settings);
+    }
+    return ["record", "Viewed " + label2 + " " + kind2, limited(props, settings)];
+  };
+  var page = function(call, settings) {
+    var ops = [];
+    var props = field(call, "properties", null);
+    var context_page = field(field(call, "context", null), "page", null);
+    if (setting(settings, "record_page_view")) {
+      var view = dict({});
+      var url = text(field(props, "url", null));
+      if (url == "") {
+        var url = text(field(context_page, "url", null));
+      }
+      if (url != "") {
+        view["Viewed URL"] = text_value(url, settings);
+      }
+      var referrer = text(field(props, "referrer", null));
+      if (referrer == "") {
+        var referrer = text(field(context_page, "referrer", null));
+      }
+      view["Referrer"] = referrer != "" ? text_value(referrer, settings) : "Direct";
+      push(ops, ["record", PAGE_VIEW, view]);
+    }
+    var py_name = text(field(call, "name", null));
+    if (py_name == "") {
+      var py_name = text(field(props, "name", null));
+    }
+    var category = text(field(call, "category", null));
+    if (category == "") {
+      var category = text(field(props, "category", null));
+    }
+    var label2 = "";
+    if (py_name != "" && setting(settings, "track_named_pages")) {
+      var label2 = py_name;
+    } else if (category != "" && setting(settings, "track_categorized_pages")) {
+      var label2 = category;
+    }
+    if (label2 != "") {
+      push(ops, viewed(call, "Page", label2, settings));
+    }
+    return ops;
+  };
+  var screen = function(call, settings) {
+    var py_name = text(field(call, "name", null));
+    if (py_name == "") {
+      var py_name = text(field(field(call, "properties", null), "name", null));
+    }
+    if (py_name == "") {
+      return [];
+    }
+    return [viewed(call, "Screen", py_name, settings)];
+  };
+  var group = function(call, settings) {
+    var key_prefix = prefix_of(setting(settings, "group_prefix"));
+    var props = clean(field(call, "traits", null), key_prefix, settings);
+    var group_id = text(field(call, "groupId", null));
+    if (group_id != "") {
+      props[key_prefix + "id"] = text_value(group_id, settings);
+    }
+    if (count(props) == 0) {
+      return [];
+    }
+    return [["set", limited(props, settings)]];
+  };
+  var alias = function(call, settings) {
+    var user_id = text(field(call, "userId", null));
+    var previous = text(field(call, "previousId", null));
+    if (previous == "") {
+      var previous = text(field(call, "anonymousId", null));
+    }
+    if (user_id == "" || previous == "") {
+      return [];
+    }
+    return [["alias", user_id, previous]];
+  };
+  var RULES = dict({ "identify": identify, "track": track, "page": page, "screen": screen, "group": group, "alias": alias });
+  var opted_out = function(call) {
+    var integrations = field(call, "integrations", null);
+    var names = py_keys(integrations);
+    var mine = null;
+    for (var i = 0; i < len(names); i++) {
+      if (lower(names[i]) == "kissmetrics") {
+        var value = integrations[names[i]];
+        if (is_boolean(value) && value == false) {
+          return true;
+        }
+        if (is_boolean(value) || is_object(value)) {
+          var mine = value;
+        }
+      }
+    }
+    var everything = field(integrations, "All", null);
+    return is_boolean(everything) && everything == false && is_missing(mine);
+  };
+  var map_call = function(call, settings) {
+    var rule = field(RULES, text(field(call, "type", null)), null);
+    if (is_missing(rule)) {
+      return [];
+    }
+    if (opted_out(call)) {
+      note(settings, "dropped: opted out (integrations)");
+      return [];
+    }
+    return rule(call, settings);
+  };
+
+  // site_rules.js
+  var RENAMED = dict({ "Signup": "Signed Up", "Add To Cart": "Product Added" });
+  var INTERNAL_EVENTS = ["Heartbeat", "Debug Ping"];
+  var PII_TRAITS = ["ssn", "phone"];
+  var CHECKOUT_STEP = "Checkout Step Completed";
+  var LAST_STEP = "payment";
+  var before = function(call, settings) {
+    var call_type = text(field(call, "type", null));
+    if (call_type == "track") {
+      var event = text(field(call, "event", null));
+      for (var i = 0; i < len(INTERNAL_EVENTS); i++) {
+        if (event == INTERNAL_EVENTS[i]) {
+          return null;
+        }
+      }
+      var event = field(RENAMED, event, event);
+      var props = field(call, "properties", null);
+      if (is_object(props)) {
+        if (event == CHECKOUT_STEP && text(field(props, "step", null)) == LAST_STEP) {
+          var event = "Order Completed";
+        }
+        var products = field(props, "products", null);
+        if (is_array(products)) {
+          props["item_count"] = len(products);
+        }
+      }
+      call["event"] = event;
+    }
+    if (call_type == "identify") {
+      call["traits"] = without_pii(field(call, "traits", null));
+    }
+    return call;
+  };
+  var without_pii = function(traits) {
+    if (!is_object(traits)) {
+      return traits;
+    }
+    var out = dict({});
+    var names = py_keys(traits);
+    for (var i = 0; i < len(names); i++) {
+      var keep = true;
+      for (var j = 0; j < len(PII_TRAITS); j++) {
+        if (names[i] == PII_TRAITS[j]) {
+          var keep = false;
+        }
+      }
+      if (keep) {
+        out[names[i]] = traits[names[i]];
+      }
+    }
+    return out;
+  };
+  var after = function(call, ops, settings) {
+    for (var i = 0; i < len(ops); i++) {
+      var op = ops[i];
+      if (op[0] == "set") {
+        var email = field(op[1], "email", null);
+        if (is_string(email)) {
+          op[1]["email"] = masked(email);
+        }
+      }
+    }
+    return ops;
+  };
+  var masked = function(email) {
+    var domain = "";
+    var found = false;
+    for (var i = 0; i < len(email); i++) {
+      if (found) {
+        var domain = domain + email[i];
+      } else if (email[i] == "@") {
+        var found = true;
+      }
+    }
+    if (found) {
+      return "***@" + domain;
+    }
+    return "***";
+  };
+
+  // mapping.js
+  var SHAPES = { identify: ["text"], set: ["props"], record: ["text", "props"], alias: ["text", "text"] };
+  var hasOwn2 = Object.prototype.hasOwnProperty;
+  var WIRE_NAMES = { _k: 1, _p: 1, _n: 1 };
+  var TIME_NAMES = { _t: 1, _d: 1 };
+  function warn(message) {
+    try {
+      if (typeof console !== "undefined" && console.warn) console.warn("[kmgen] " + message);
+    } catch (e) {
+    }
+  }
+  function kind(x) {
+    if (is_missing(x)) return "null";
+    if (x === true || x === false) return "a boolean";
+    if (is_string(x)) return "a string";
+    if (is_number(x)) return "a number";
+    if (is_array(x)) return "a list";
+    return is_object(x) ? "an object" : typeof x;
+  }
+  function ops_problem(ops) {
+    if (!is_array(ops)) return "returned " + kind(ops) + ", not a list of ops";
+    for (var i = 0; i < ops.length; i++) {
+      var op = ops[i];
+      var shape = is_array(op) && op.length > 0 && is_string(op[0]) && hasOwn2.call(SHAPES, op[0]) ? SHAPES[op[0]] : null;
+      if (shape === null || op.length !== shape.length + 1) {
+        return "returned op #" + i + " " + (is_array(op) ? json_compact(op) : kind(op)) + ', not ["identify", id], ["set", props], ["record", name, props] or ["alias", to, from]';
+      }
+      for (var j = 0; j < shape.length; j++) {
+        var value = op[j + 1];
+        if (shape[j] === "text" && !is_string(value)) {
+          return "returned op #" + i + " (" + op[0] + ") with " + kind(value) + " where a string belongs";
+        }
+        if (shape[j] === "props") {
+          if (!is_object(value)) return "returned op #" + i + " (" + op[0] + ") with " + kind(value) + " where properties belong";
+          var names = Object.keys(value);
+          for (var k = 0; k < names.length; k++) {
+            var item = value[names[k]];
+            if (hasOwn2.call(WIRE_NAMES, names[k]) || hasOwn2.call(TIME_NAMES, names[k]) && op[0] !== "set") {
+              return "returned op #" + i + " (" + op[0] + ") with the reserved wire name " + json_compact(names[k]);
+            }
+            if (!(is_string(item) || item === true || item === false || is_number(item) && !is_missing(item))) {
+              return "returned op #" + i + " (" + op[0] + ") with " + kind(item) + " for " + json_compact(names[k]) + "; use a string, number or boolean (clean() flattens objects)";
+            }
+          }
+        }
+      }
+    }
+    return null;
+  }
+  function label(call) {
+    var type = is_object(call) ? call.type : null;
+    var name = is_object(call) ? call.event !== void 0 ? call.event : call.name : null;
+    return (is_string(type) ? type : "?") + "(" + (is_string(name) ? json_compact(name) : "") + ")";
+  }
+  function failed(fn, call, e) {
+    var what = e && e.name !== void 0 ? e.name + ": " + e.message : String(e);
+    return "site rules: " + fn + " failed on " + label(call) + " (" + what + "); the call was dropped.";
+  }
+  function map_call2(call, settings) {
+    var ops, result;
+    if (typeof before === "function") {
+      try {
+        result = before(call, settings);
+      } catch (e) {
+        warn(failed("before()", call, e));
+        return [];
+      }
+      if (is_missing(result)) return [];
+      if (!is_object(result)) {
+        warn("site rules: before() returned " + kind(result) + ", not a call or None, on " + label(call) + "; the call was dropped.");
+        return [];
+      }
+      call = result;
+    }
+    ops = map_call(call, settings);
+    if (typeof after === "function") {
+      try {
+        result = after(call, ops, settings);
+      } catch (e) {
+        warn(failed("after()", call, e));
+        return [];
+      }
+      var problem2 = ops_problem(result);
+      if (problem2 !== null) {
+        warn("site rules: after() " + problem2 + " on " + label(call) + "; the call was dropped.");
+        return [];
+      }
+      ops = result;
+    }
+    return ops;
+  }
+
+  // device.js
+  var DEPTH = 34;
+  var PROPS = 1e3;
+  var ITEMS = 8193;
+  var TEXT = 8193;
+  var WORK = 6e4;
+  function warn2(message) {
+    try {
+      console.warn("[kmgen] " + message);
+    } catch (e) {
+    }
+  }
+  function describe(thrown) {
+    try {
+      var text3 = String(thrown !== null && typeof thrown === "object" && "message" in thrown ? thrown.message : thrown);
+      return text3.length > 200 ? text3.slice(0, 200) + "..." : text3;
+    } catch (e) {
+      return "a value that cannot be printed";
+    }
+  }
+  function guard(fn, label2, what) {
+    try {
+      return fn();
+    } catch (e) {
+      warn2(label2 + " " + what + ": " + describe(e));
+    }
+  }
+  var stack = [];
+  var work = 0;
+  var problem = "";
+  var pending = "";
+  function note2(why) {
+    if (!problem) problem = why;
+  }
+  function walk(v, depth) {
+    var t = typeof v;
+    if (t === "string") {
+      if (v.length > TEXT) v = v.slice(0, TEXT);
+      work -= 1 + (v.length >> 5);
+      return v;
+    }
+    if (t === "number") return isFinite(v) ? v : null;
+    if (t === "boolean" || v === null) return v;
+    if (t !== "object") return void 0;
+    if (--work < 0) {
+      note2("cut: more than kmgen maps in one call");
+      return void 0;
+    }
+    if (depth > DEPTH) {
+      note2("dropped: nested deeper than 32 levels");
+      return void 0;
+    }
+    var mark = stack.length, out, i, item, n, key;
+    try {
+      if (typeof v.toJSON === "function") {
+        v = v.toJSON();
+        if (v === null || typeof v !== "object") return walk(v, depth);
+      }
+      for (i = 0; i < mark; i++) {
+        if (stack[i] === v) {
+          note2("dropped: a circular reference");
+          return void 0;
+        }
+      }
+      stack.push(v);
+      if (Array.isArray(v)) {
+        out = [];
+        n = v.length;
+        if (n > ITEMS) {
+          note2("cut: an array over " + ITEMS + " items");
+          n = ITEMS;
+        }
+        for (i = 0; i < n && work > 0; i++) {
+          item = walk(v[i], depth + 1);
+          out.push(item === void 0 ? null : item);
+        }
+      } else {
+        out = new Dict();
+        var names = Object.keys(v);
+        n = 0;
+        for (i = 0; i < names.length && --work > 0; i++) {
+          key = names[i];
+          if (key.length > TEXT) {
+            note2("dropped: a property name over 8192 code units");
+            continue;
+          }
+          try {
+            item = v[key];
+          } catch (e) {
+            note2("dropped: " + JSON.stringify(key.slice(0, 50)) + ", its getter threw (" + describe(e) + ")");
+            continue;
+          }
+          item = walk(item, depth + 1);
+          if (item === void 0 || item === null) continue;
+          if (++n > PROPS) {
+            note2("cut: over 1000 properties");
+            break;
+          }
+          out[key] = item;
+        }
+      }
+      stack.length = mark;
+      return out;
+    } catch (e) {
+      stack.length = mark;
+      note2("dropped: a value whose trap or toJSON threw (" + describe(e) + ")");
+      return void 0;
+    }
+  }
+  function copy(value) {
+    var saved = [stack, work, problem];
+    stack = [];
+    work = WORK;
+    problem = "";
+    try {
+      value = walk(value, 0);
+      if (work <= 0) note2("cut: more than kmgen maps in one call");
+      pending = pending || problem;
+      return value;
+    } finally {
+      stack = saved[0];
+      work = saved[1];
+      problem = saved[2];
+    }
+  }
+  function ordinary(op) {
+    var props = op[op.length - 1];
+    if (props === null || typeof props !== "object") return op;
+    var out = {};
+    for (var k in props) {
+      if (k === "__proto__") Object.defineProperty(out, k, { value: props[k], enumerable: true, writable: true, configurable: true });
+      else out[k] = props[k];
+    }
+    op[op.length - 1] = out;
+    return op;
+  }
+  function assign(target, source) {
+    var names = source !== null && typeof source === "object" && !Array.isArray(source) ? Object.keys(source) : [];
+    for (var i = 0; i < names.length; i++) target[names[i]] = source[names[i]];
+    return target;
+  }
+  function queue() {
+    var w = window;
+    if (!w._kmq || typeof w._kmq.push !== "function") w._kmq = [];
+    return w._kmq;
+  }
+  var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
+  function send(call, settings, label2, state) {
+    if (state.debug) state.messages.push(call);
+    var notes = settings.notes, ops = map_call2(call, settings), q = queue(), why = pending || notes[0] || "";
+    pending = "";
+    notes.length = 0;
+    if (why && why.indexOf("opted out") < 0) warn2(label2 + ": " + why + ".");
+    for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
+  }
+  function sendMessage(message, extra, settings, label2, state) {
+    var call = copy(message);
+    if (call === null || typeof call !== "object" || Array.isArray(call)) call = new Dict();
+    send(assign(call, extra), settings, label2, state);
+  }
+  function text2(x) {
+    return typeof x === "string" ? x.slice(0, TEXT) : typeof x === "number" && isFinite(x) ? String(x) : "";
+  }
+  function aliasToCurrentIdentity(userId, settings, label2, state) {
+    var w = window;
+    function run() {
+      guard(function() {
+        var current = w.KM.i();
+        if (current === null || current === void 0 || current === "") {
+          warn2(label2 + ": no Kissmetrics identity to alias from; pass a previousId.");
+        } else {
+          send({ type: "alias", userId, previousId: text2(current) }, settings, label2, state);
+        }
+      }, label2, "failed");
+    }
+    if (w.KM && typeof w.KM.i === "function") run();
+    else queue().push(run);
+  }
+
+  // integration.js
+  var SETTINGS = { "group_prefix": "Group", "prefix_properties": true, "record_page_view": true, "track_categorized_pages": true, "track_named_pages": true };
+  SETTINGS.notes = [];
+  var API_NAME = "analytics";
+  var INITIAL_PAGE = true;
+  var SLOTS = {
+    identify: ["userId"],
+    track: ["event"],
+    page: ["category", "name"],
+    screen: ["name"],
+    group: ["groupId"],
+    alias: ["userId", "previousId"]
+  };
+  var PROPS2 = { track: "properties", page: "properties", screen: "properties", identify: "traits", group: "traits" };
+  function load(w, d, nonce) {
+    var q = w._kmq = w._kmq || [];
+    if (w.KM || q.kmgen) return;
+    try {
+      Object.defineProperty(q, "kmgen", { value: 1 });
+    } catch (e) {
+    }
+    w._kmk = w._kmk || "fedcba9876543210fedcba9876543210fedcba98";
+    w.KM_SKIP_PAGE_VIEW = 1;
+    function script(src) {
+      var s = d.createElement("script"), first = d.getElementsByTagName("script")[0];
+      s.async = true;
+      s.src = src;
+      if (nonce) s.setAttribute("nonce", nonce);
+      (first && first.parentNode ? first.parentNode : d.head || d.documentElement).insertBefore(s, first || null);
+    }
+    script("//i.kissmetrics.io/i.js");
+    script("//scripts.kissmetrics.io/fedcba9876543210fedcba9876543210fedcba98.2.js");
+  }
+  guard(function() {
+    var w = window, d = document, api = w[API_NAME], state = api && api._kmgen;
+    if (api && !state) {
+      warn2("window." + API_NAME + " belongs to another library; kmgen left it alone. Register plugin.js with that library instead, or set api_name in kmgen.toml.");
+      return;
+    }
+    if (state && state.ready) {
+      warn2("kmgen.js is included twice; the second copy does nothing.");
+      return;
+    }
+    var nonce = state && state.nonce || d.currentScript && d.currentScript.nonce || "";
+    load(w, d, nonce);
+    api = api || {};
+    var buffered = state && state.queue || [];
+    var first = mobile, userId = null, stubbed = !!state;
+    state = api._kmgen = { ready: true, version: "0.1.0", nonce, queue: [], debug: false, messages: [] };
+    function call(method2, args) {
+      var label2 = method2 + "()", slots = SLOTS[method2], message = { type: method2 }, names = [], i = 0;
+      if (method2 === "ready") {
+        if (typeof args[0] === "function") w._kmq.push(function() {
+          guard(args[0], "a ready() callback", "threw");
+        });
+        return;
+      }
+      for (; i < args.length && (args[i] === null || typeof args[i] !== "object" && typeof args[i] !== "function"); i++) {
+        names.push(text2(args[i]));
+      }
+      while (names.length && !names[names.length - 1]) names.pop();
+      if (method2 === "page" && names.length === 1) names.unshift("");
+      for (var s = 0; s < slots.length; s++) if (names[s]) message[slots[s]] = names[s];
+      var props = PROPS2[method2] && args[i] !== null && typeof args[i] === "object" ? copy(args[i++]) : null;
+      if (method2 === "page") props = assign(copy(pageDefaults(d, w.location)), props);
+      if (props) message[PROPS2[method2]] = props;
+      var options = args[i] !== null && typeof args[i] === "object" ? copy(args[i]) : null;
+      if (options && options.integrations) message.integrations = options.integrations;
+      var callback = args[args.length - 1];
+      if (typeof callback === "function") setTimeout(function() {
+        guard(callback, "a " + label2 + " callback", "threw");
+      }, 0);
+      message.timestamp = /* @__PURE__ */ new Date();
+      if (method2 === "alias") {
+        if (!message.userId) return warn2("alias() needs the new identity as its first argument; the call was dropped.");
+        if (!message.previousId) return aliasToCurrentIdentity(message.userId, SETTINGS, label2, state);
+      } else {
+        if (method2 === "track" && !message.event) {
+          return warn2("track() needs an event name as its first argument; the call was dropped.");
+        }
+        if (method2 === "identify") {
+          userId = message.userId || userId;
+          if (first) {
+            message.mobile = true;
+            first = false;
+          }
+        }
+        message.userId = userId;
+      }
+      send(message, SETTINGS, label2, state);
+    }
+    function expose(method2) {
+      api[method2] = function() {
+        try {
+          call(method2, arguments);
+        } catch (e) {
+          warn2(method2 + "() failed and was dropped: " + describe(e));
+        }
+        return api;
+      };
+    }
+    for (var method in SLOTS) expose(method);
+    expose("ready");
+    state.send = function(message) {
+      guard(function() {
+        sendMessage(message, {}, SETTINGS, "send()", state);
+      }, "send()", "failed");
+    };
+    w[API_NAME] = api;
+    for (var b = 0; b < buffered.length; b++) api[buffered[b][0]].apply(api, buffered[b][1]);
+    if (INITIAL_PAGE && !stubbed) api.page();
+  }, "kmgen", "could not start");
+  function pageDefaults(d, l) {
+    var canonical = d.querySelector('link[rel="canonical"]'), href = canonical && canonical.getAttribute("href");
+    return {
+      path: l.pathname,
+      referrer: d.referrer,
+      search: l.search,
+      title: d.title,
+      url: href ? href.indexOf("?") > -1 ? href : href + l.search : l.href.replace(/#.*$/, "")
+    };
+  }
+})();
