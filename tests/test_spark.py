@@ -13,13 +13,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-pytest.importorskip('pyspark')
-
-from kmgen import cli, config, spark as kmspark  # noqa: E402
-from kmgen.cloud.requests import Builder  # noqa: E402
-from kmgen.cloud.sender import Options  # noqa: E402
-from tests.conftest import API_KEY  # noqa: E402
-from tests.fake_km import FakeKM, first_attempts  # noqa: E402
+from kmgen import cli, config, spark as kmspark
+from kmgen.cloud.requests import Builder
+from kmgen.cloud.sender import Options
+from tests.conftest import API_KEY
+from tests.fake_km import FakeKM, first_attempts
 
 QUICK = Options(connections=4, pipeline=16, retries=5, timeout=5, backoff=0.01)
 BASE = 1700000000

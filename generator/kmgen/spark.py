@@ -61,7 +61,7 @@ class SparkSummary:
 
 
 def _rows(source):
-    """``(rdd of (file or None, block start, text), by_file)`` from a DataFrame or an RDD."""
+    """An RDD of ``(text, file or None, block start, modification time)`` from a DataFrame or an RDD."""
     if hasattr(source, 'rdd') and hasattr(source, 'columns'):
         if 'value' not in source.columns:
             raise KmgenError('The DataFrame has no column "value" (it has %s): pass one JSON message per row in '
@@ -69,10 +69,10 @@ def _rows(source):
         try:
             rows = source.select('value', '_metadata.file_path', '_metadata.file_block_start',
                                  '_metadata.file_modification_time')
-            return rows.rdd.map(lambda r: (r[0], r[1], r[2], r[3])), True
+            return rows.rdd.map(lambda r: (r[0], r[1], r[2], r[3]))
         except Exception:   # not a file scan: rows are known by partition and position
-            return source.select('value').rdd.map(lambda r: (r[0], None, None, None)), False
-    return source.map(lambda text: (text, None, None, None)), False
+            return source.select('value').rdd.map(lambda r: (r[0], None, None, None))
+    return source.map(lambda text: (text, None, None, None))
 
 
 def _records(index, rows, untimed):
@@ -154,7 +154,7 @@ def send(source, config_path, out_dir='kmgen-spark', options=None, untimed_base=
         raise KmgenError('Cannot write to %s: %s. Nothing was sent: pass a folder you can write to.'
                          % (out_dir, err.strerror or err)) from None
     out_dir = os.path.abspath(out_dir)
-    rows, _ = _rows(source)
+    rows = _rows(source)
     results = rows.mapPartitionsWithIndex(_partition(settings, options, out_dir, base)).collect()
     tally = Tally()
     dead, rejects, broken, first = [], [], [], []
