@@ -30,6 +30,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m bench')
     parser.add_argument('--quick', action='store_true', help='small counts: a smoke run')
     parser.add_argument('--no-cloud', action='store_true', help='skip the cloud throughput section')
+    parser.add_argument('--no-spark', action='store_true', help='skip the Spark section (bench/spark.py)')
     parser.add_argument('--no-bombs', action='store_true', help='skip the hostile bomb calls (for old builds)')
     parser.add_argument('--device', action='store_true', help='the device section only (sizes, per call, bombs)')
     args = parser.parse_args(argv)
@@ -68,6 +69,11 @@ def main(argv=None):
     if not args.no_cloud:
         from bench import cloud
         for line in cloud.table_rows(quick=args.quick):
+            print(row(*line))
+
+    if not args.no_spark:
+        from bench import spark
+        for line in spark.table_rows(100000 if args.quick else 1000000)[0]:
             print(row(*line))
 
     times = build_time.build_times()

@@ -61,6 +61,12 @@ def cmd_send(args):
     if not paths:
         raise KmgenError('No input: pass FILE... (JSONL, gzip or batch files; - for stdin) '
                          'or --replay %s.' % DEFAULT_DEAD_LETTER)
+    if args.spark:
+        from .. import spark
+        from .sender import Options
+        return spark.cmd_send(args, Options(connections=args.connections, pipeline=args.pipeline,
+                                            retries=args.retries, timeout=args.timeout, backoff=args.backoff,
+                                            grace=args.grace, give_up=args.give_up))
     settings = config.load(args.config, args.settings, args.api_key)
     ruleset.load(settings)   # rules outside the subset are refused before any worker starts
     options = SendOptions(workers=args.workers, connections=args.connections, pipeline=args.pipeline,
@@ -214,6 +220,10 @@ def register(commands, settings_args):
                            'file, rewritten)' % DEFAULT_DEAD_LETTER)
     send.add_argument('--rejects', metavar='PATH',
                       help='where invalid lines go (default <first input>.rejects.jsonl)')
+    send.add_argument('--spark', metavar='MASTER',
+                      help='send from Apache Spark (local[2], a cluster URL): each partition mapped and delivered '
+                           'with its own connections; --dead-letter names the folder of the per-partition '
+                           "dead-letter and rejects files (default kmgen-spark); needs pip install 'kmgen[spark]'")
     send.add_argument('--dry-run', action='store_true', help='print the requests (METHOD URL [body]) instead')
     sender_args(send)
     send.add_argument('--workers', type=_positive_int, default=None,
