@@ -1,4 +1,4 @@
-/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and examples/tapstream.toml | do not edit: rebuild with `kmgen build --config examples/tapstream.toml` */
+/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and the site's kmgen.toml | do not edit: rebuild with `kmgen build` */
 // runtime.js
 function Dict() {
 }
@@ -736,11 +736,36 @@ function load(w, d, nonce) {
 }
 var first = mobile;
 var state = { debug: false, messages: [] };
+var aliasTargets = typeof WeakMap === "function" ? /* @__PURE__ */ new WeakMap() : null;
+function watchAliases(analytics) {
+  var factory = analytics && analytics.eventFactory;
+  if (!aliasTargets || !factory || typeof factory.alias !== "function" || factory.alias.kmgen) return;
+  var alias2 = factory.alias;
+  factory.alias = function(to) {
+    var event = alias2.apply(this, arguments);
+    try {
+      if (event && typeof event === "object") aliasTargets.set(event, to);
+    } catch (e) {
+    }
+    return event;
+  };
+  factory.alias.kmgen = true;
+}
+function aliasTarget(event) {
+  var to = aliasTargets && aliasTargets.get(event);
+  if (typeof to === "string" && to !== "") return to;
+  if (event.previousId !== null && event.previousId !== void 0 && event.userId === event.previousId) {
+    warn("alias(): the new id was replaced by the current user id " + JSON.stringify(event.userId) + " before it reached kmgen; the call was dropped (call alias before identify).");
+    return null;
+  }
+  return event.userId;
+}
 function deliver(ctx) {
   guard(function() {
-    var event = ctx.event, label = event.type + "()";
+    var event = ctx.event, label = event.type + "()", userId = event.userId;
+    if (event.type === "alias" && (userId = aliasTarget(event)) === null) return;
     if (event.type === "alias" && (event.previousId === null || event.previousId === void 0 || event.previousId === "")) {
-      aliasToCurrentIdentity(text2(event.userId), SETTINGS, label, state);
+      aliasToCurrentIdentity(text2(userId), SETTINGS, label, state);
       return;
     }
     var extra = {};
@@ -751,7 +776,7 @@ function deliver(ctx) {
     sendMessage({
       type: event.type,
       event: event.event,
-      userId: event.userId,
+      userId,
       anonymousId: event.anonymousId,
       previousId: event.previousId,
       groupId: event.groupId,
@@ -774,8 +799,9 @@ var plugin = {
   isLoaded: function() {
     return true;
   },
-  load: function() {
+  load: function(ctx, analytics) {
     guard(function() {
+      watchAliases(analytics);
       load(window, document, "");
     }, "kmgen", "could not load the Kissmetrics library");
     return Promise.resolve();
