@@ -325,7 +325,8 @@ def test_nothing_thrown_by_the_page_escapes_any_api_method_or_queued_function(se
     assert watched.evaluate(SNAPSHOT) == before
     log = watched.evaluate('KM.log.filter(e => e[0] === "record").map(e => [e[1], e[2]])')
     assert log.count(['G', {'G - ok': 1}]) == len(THROWN) and log.count(['J', {'J - ok': 1}]) == len(THROWN)
-    assert log.count(['Viewed P Page', {'Page - name': 'P'}]) == len(THROWN)
+    pages = [props for name, props in log if name == 'Viewed P Page']
+    assert len(pages) == len(THROWN) and all(p['Page - url'] == ORIGIN + '/index.html' and p['Page - name'] == 'P' for p in pages)
     assert '[kmgen] a track() callback threw: plain' in watched.kmgen_warnings
     assert '[kmgen] track(): dropped: "bad", its getter threw (a value that cannot be printed).' in watched.kmgen_warnings
 
