@@ -14,7 +14,7 @@ import { Dict } from './runtime.js';
 // array items past ITEMS (enough for an 8,192-unit joined string) and string units past TEXT
 // (the rules' cut looks one unit past its limit) are dropped. WORK bounds the whole call: one
 // unit per value or property, one per 32 code units of a string.
-var DEPTH = 34, PROPS = 1000, ITEMS = 8193, TEXT = 8193, WORK = 60000;
+var DEPTH = 34, PROPS = 1000, ITEMS = 8193, TEXT = 8193, NAME = 65536, WORK = 60000;
 
 export function warn(message) {
   try { console.warn('[kmgen] ' + message); } catch (e) { /* a console that throws is not our problem */ }
@@ -39,8 +39,8 @@ export function guard(fn, label, what) {
 // JSON.parse(JSON.stringify(value)) with the limits above and without its failure modes:
 // a getter, trap or toJSON that throws, a circular reference, or a limit drops only that
 // value, and the first reason waits in `pending` for the call's one warning. Objects come
-// out prototype-free (so "__proto__" is just a key) and without their null/undefined values
-// (the rules drop those anyway). Module state, saved and restored by copy(), since a getter
+// out prototype-free (so "__proto__" is just a key); null stays null (the rules decide what
+// it means), undefined members are left out, as JSON.stringify does. Module state, saved and restored by copy(), since a getter
 // may call the API again.
 var stack = [], work = 0, problem = '', pending = '';
 
@@ -51,7 +51,10 @@ function note(why) {
 function walk(v, depth) {
   var t = typeof v;
   if (t === 'string') {
-    if (v.length > TEXT) v = v.slice(0, TEXT);
+    // Names and ids (the message's own fields) are never cut by the rules: past NAME the
+    // field is dropped, not cut, so no page sends a name the cloud would not.
+    if (depth < 2 && v.length > NAME) { note('dropped: a name over ' + NAME + ' code units'); return undefined; }
+    if (depth > 1 && v.length > TEXT) v = v.slice(0, TEXT);
     work -= 1 + (v.length >> 5);
     return v;
   }
@@ -87,8 +90,8 @@ function walk(v, depth) {
         if (key.length > TEXT) { note('dropped: a property name over 8192 code units'); continue; }
         try { item = v[key]; } catch (e) { note('dropped: ' + JSON.stringify(key.slice(0, 50)) + ', its getter threw (' + describe(e) + ')'); continue; }
         item = walk(item, depth + 1);
-        if (item === undefined || item === null) continue;
-        if (++n > PROPS) { note('cut: over 1000 properties'); break; }
+        if (item === undefined) continue;
+        if (item !== null && ++n > PROPS) { note('cut: over 1000 properties'); break; }
         out[key] = item;
       }
     }
@@ -102,13 +105,14 @@ function walk(v, depth) {
 }
 
 // `value` copied within the limits; what had to be dropped waits for send()'s warning.
-export function copy(value) {
+// `depth` is the value's level in its message (0 for the message, 1 for its properties).
+export function copy(value, depth) {
   var saved = [stack, work, problem];
   stack = [];
   work = WORK;
   problem = '';
   try {
-    value = walk(value, 0);
+    value = walk(value, depth || 0);
     if (work <= 0) note('cut: more than kmgen maps in one call');
     pending = pending || problem;
     return value;
@@ -168,9 +172,10 @@ export function sendMessage(message, extra, settings, label, state) {
   send(assign(call, extra), settings, label, state);
 }
 
-// A name or id as the rules take it: strings, and finite numbers as String() writes them.
+// A name or id as the rules take it: strings (never cut; past NAME units, none), and finite
+// numbers as String() writes them.
 export function text(x) {
-  return typeof x === 'string' ? x.slice(0, TEXT) : typeof x === 'number' && isFinite(x) ? String(x) : '';
+  return typeof x === 'string' ? (x.length > NAME ? '' : x) : typeof x === 'number' && isFinite(x) ? String(x) : '';
 }
 
 // alias() without a previousId: the current Kissmetrics identity, KM.i(), as soon as the

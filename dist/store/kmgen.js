@@ -697,6 +697,7 @@
   var PROPS = 1e3;
   var ITEMS = 8193;
   var TEXT = 8193;
+  var NAME = 65536;
   var WORK = 6e4;
   function warn2(message) {
     try {
@@ -729,7 +730,11 @@
   function walk(v, depth) {
     var t = typeof v;
     if (t === "string") {
-      if (v.length > TEXT) v = v.slice(0, TEXT);
+      if (depth < 2 && v.length > NAME) {
+        note2("dropped: a name over " + NAME + " code units");
+        return void 0;
+      }
+      if (depth > 1 && v.length > TEXT) v = v.slice(0, TEXT);
       work -= 1 + (v.length >> 5);
       return v;
     }
@@ -785,8 +790,8 @@
             continue;
           }
           item = walk(item, depth + 1);
-          if (item === void 0 || item === null) continue;
-          if (++n > PROPS) {
+          if (item === void 0) continue;
+          if (item !== null && ++n > PROPS) {
             note2("cut: over 1000 properties");
             break;
           }
@@ -801,13 +806,13 @@
       return void 0;
     }
   }
-  function copy(value) {
+  function copy(value, depth) {
     var saved = [stack, work, problem];
     stack = [];
     work = WORK;
     problem = "";
     try {
-      value = walk(value, 0);
+      value = walk(value, depth || 0);
       if (work <= 0) note2("cut: more than kmgen maps in one call");
       pending = pending || problem;
       return value;
@@ -853,7 +858,7 @@
     send(assign(call, extra), settings, label2, state);
   }
   function text2(x) {
-    return typeof x === "string" ? x.slice(0, TEXT) : typeof x === "number" && isFinite(x) ? String(x) : "";
+    return typeof x === "string" ? x.length > NAME ? "" : x : typeof x === "number" && isFinite(x) ? String(x) : "";
   }
   function aliasToCurrentIdentity(userId, settings, label2, state) {
     var w = window;
@@ -934,10 +939,10 @@
       while (names.length && !names[names.length - 1]) names.pop();
       if (method2 === "page" && names.length === 1) names.unshift("");
       for (var s = 0; s < slots.length; s++) if (names[s]) message[slots[s]] = names[s];
-      var props = PROPS2[method2] && args[i] !== null && typeof args[i] === "object" ? copy(args[i++]) : null;
-      if (method2 === "page") props = assign(copy(pageDefaults(d, w.location)), props);
+      var props = PROPS2[method2] && args[i] !== null && typeof args[i] === "object" ? copy(args[i++], 1) : null;
+      if (method2 === "page") props = assign(copy(pageDefaults(d, w.location), 1), props);
       if (props) message[PROPS2[method2]] = props;
-      var options = args[i] !== null && typeof args[i] === "object" ? copy(args[i]) : null;
+      var options = args[i] !== null && typeof args[i] === "object" ? copy(args[i], 1) : null;
       if (options && options.integrations) message.integrations = options.integrations;
       var callback = args[args.length - 1];
       if (typeof callback === "function") setTimeout(function() {

@@ -696,6 +696,7 @@ var DEPTH = 34;
 var PROPS = 1e3;
 var ITEMS = 8193;
 var TEXT = 8193;
+var NAME = 65536;
 var WORK = 6e4;
 function warn2(message) {
   try {
@@ -728,7 +729,11 @@ function note2(why) {
 function walk(v, depth) {
   var t = typeof v;
   if (t === "string") {
-    if (v.length > TEXT) v = v.slice(0, TEXT);
+    if (depth < 2 && v.length > NAME) {
+      note2("dropped: a name over " + NAME + " code units");
+      return void 0;
+    }
+    if (depth > 1 && v.length > TEXT) v = v.slice(0, TEXT);
     work -= 1 + (v.length >> 5);
     return v;
   }
@@ -784,8 +789,8 @@ function walk(v, depth) {
           continue;
         }
         item = walk(item, depth + 1);
-        if (item === void 0 || item === null) continue;
-        if (++n > PROPS) {
+        if (item === void 0) continue;
+        if (item !== null && ++n > PROPS) {
           note2("cut: over 1000 properties");
           break;
         }
@@ -800,13 +805,13 @@ function walk(v, depth) {
     return void 0;
   }
 }
-function copy(value) {
+function copy(value, depth) {
   var saved = [stack, work, problem];
   stack = [];
   work = WORK;
   problem = "";
   try {
-    value = walk(value, 0);
+    value = walk(value, depth || 0);
     if (work <= 0) note2("cut: more than kmgen maps in one call");
     pending = pending || problem;
     return value;
@@ -852,7 +857,7 @@ function sendMessage(message, extra, settings, label2, state2) {
   send(assign(call, extra), settings, label2, state2);
 }
 function text2(x) {
-  return typeof x === "string" ? x.slice(0, TEXT) : typeof x === "number" && isFinite(x) ? String(x) : "";
+  return typeof x === "string" ? x.length > NAME ? "" : x : typeof x === "number" && isFinite(x) ? String(x) : "";
 }
 function aliasToCurrentIdentity(userId, settings, label2, state2) {
   var w = window;
