@@ -54,7 +54,7 @@ def test_parse_a_line_holding_a_batch_or_an_array():
     messages, rejects = parse('f', 7, line, None)
     assert messages == [('f:7 item 0', 0, TRACK)]
     assert rejects == [{'source': 'f', 'line': 7, 'item': 1, 'raw': '{"type": "xyz"}',
-                        'error': "Unknown message type 'xyz' in f:7 item 1. Use one of identify, track, page, "
+                        'error': "Unknown message type \"xyz\" in f:7 item 1. Use one of identify, track, page, "
                                  "screen, group, alias."}]
     assert parse('f', 8, b'[]', None) == ([], [])
     assert parse('f', 9, b'{"batch": 3}', None)[1][0]['error'] == '"batch" in f:9 must be an array of messages.'

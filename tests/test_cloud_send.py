@@ -280,7 +280,7 @@ def test_bad_lines_go_to_rejects_with_line_numbers_and_the_rest_go_on(server, to
     assert rejects == [
         {'source': src, 'line': 2, 'error': "Invalid JSON in %s:2: Expecting ',' delimiter: line 1 column 46 "
                                             "(char 45)." % src, 'raw': '{"type": "track", "event": "x", "userId": "u"'},
-        {'source': src, 'line': 4, 'error': "Unknown message type 'trak' in %s:4. Did you mean 'track'? Use one "
+        {'source': src, 'line': 4, 'error': "Unknown message type \"trak\" in %s:4. Did you mean \"track\"? Use one "
                                             "of identify, track, page, screen, group, alias." % src,
          'raw': '{"type": "trak", "event": "x", "userId": "u"}'},
         {'source': src, 'line': 6, 'error': "Invalid UTF-8 in %s:6: 'utf-8' codec can't decode byte 0xff in "

@@ -20,6 +20,12 @@ TEXT_FIELDS = ('event', 'name', 'category')
 TIME_FIELDS = ('timestamp', 'originalTimestamp')
 
 
+
+def as_json(value, limit=80):
+    """A value as it stands in the message (JSON: ``true``, ``"x"``), cut for an error line."""
+    text = json.dumps(value, ensure_ascii=False, separators=(',', ':'), default=str)
+    return text if len(text) <= limit else text[:limit] + '...'
+
 def _kind(value):
     return {dict: 'an object', list: 'an array', str: 'a string', bool: 'a boolean', int: 'a number',
             float: 'a number', type(None): 'null'}.get(type(value), type(value).__name__)
@@ -58,21 +64,21 @@ def check(message, source='message'):
                            % (source, ', '.join(t for t in CALL_TYPES if t != 'track')))
     if call_type not in CALL_TYPES:
         close = difflib.get_close_matches(str(call_type).lower(), CALL_TYPES, n=1, cutoff=0.5)
-        raise MessageError('Unknown message type %r in %s.%s Use one of %s.' % (
-            call_type, source, " Did you mean %r?" % close[0] if close else '', ', '.join(CALL_TYPES)))
+        raise MessageError('Unknown message type %s in %s.%s Use one of %s.' % (
+            as_json(call_type), source, ' Did you mean %s?' % as_json(close[0]) if close else '', ', '.join(CALL_TYPES)))
     for name in OBJECT_FIELDS:
         value = message.get(name)
         if value is not None and not isinstance(value, dict):
-            raise MessageError('"%s" in %s must be an object, got %s (%r).' % (name, source, _kind(value), value))
+            raise MessageError('"%s" in %s must be an object, got %s (%s).' % (name, source, _kind(value), as_json(value)))
     for name in ID_FIELDS + TEXT_FIELDS:
         value = message.get(name)
         if value is not None and not isinstance(value, str) and not (name in ID_FIELDS and _finite_number(value)):
-            raise MessageError('"%s" in %s must be a string, got %s (%r).' % (name, source, _kind(value), value))
+            raise MessageError('"%s" in %s must be a string, got %s (%s).' % (name, source, _kind(value), as_json(value)))
     for name in TIME_FIELDS:
         value = message.get(name)
         if value is not None and date_value(value) is None:
-            raise MessageError('"%s" in %s must be an ISO-8601 date such as "2024-05-01T12:00:00Z", got %r.'
-                               % (name, source, value))
+            raise MessageError('"%s" in %s must be an ISO-8601 date such as "2024-05-01T12:00:00Z", got %s.'
+                               % (name, source, as_json(value)))
     if call_type == 'track' and not message.get('event'):
         raise MessageError('track message in %s has no "event": add "event": "<what happened>".' % source)
     if call_type == 'alias':
