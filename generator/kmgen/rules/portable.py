@@ -159,6 +159,11 @@ def _json_string(s):
 
 def json_compact(x):
     """Compact JSON in key order, as ``JSON.stringify`` writes it (NaN is null)."""
+    return _json(x, keys)
+
+
+def _json(x, order):
+    """Compact JSON with each object's keys listed by ``order(obj)``."""
     if isinstance(x, str):
         return _json_string(x)
     if isinstance(x, bool):
@@ -168,10 +173,9 @@ def json_compact(x):
     if is_number(x):
         return _js_number(x)
     if isinstance(x, dict):
-        parts = [_json_string(k) + ':' + json_compact(x[k]) for k in keys(x)]
-        return '{' + ','.join(parts) + '}'
+        return '{' + ','.join(_json_string(k) + ':' + _json(x[k], order) for k in order(x)) + '}'
     if isinstance(x, (list, tuple)):
-        return '[' + ','.join(json_compact(v) for v in x) + ']'
+        return '[' + ','.join(_json(v, order) for v in x) + ']'
     if hasattr(x, 'isoformat'):
         return _json_string(x.isoformat())
     raise TypeError('cannot encode %r as JSON' % (x,))
