@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from kmgen.device.bundle import find_esbuild
-from kmgen.parity import CHROMIUM, CHROMIUM_ARGS, Router, html
+from kmgen.parity import CHROMIUM, CHROMIUM_ARGS, html, routed_page
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = Path(__file__).resolve().parent / 'peers'
@@ -93,11 +93,7 @@ BOMB = '''([source]) => {
 
 
 def _page(browser, markup):
-    context = browser.new_context()
-    router = Router()
-    router.km_library = 'blocked'
-    context.route('**/*', router.handle)
-    page = context.new_page()
+    context, page, router = routed_page(browser)
     page.goto(router.page('bench.html', html(markup)))
     return context, page
 

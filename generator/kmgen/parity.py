@@ -132,6 +132,16 @@ def script_url(script_src):
     return urljoin(ORIGIN + '/', script_src)
 
 
+def routed_page(browser, km_library='blocked'):
+    """A fresh context whose every request ``Router`` answers, and a page in it:
+    (context, page, router); the caller adds files to the router and opens a page."""
+    context = browser.new_context()
+    router = Router()
+    router.km_library = km_library
+    context.route('**/*', router.handle)
+    return context, context.new_page(), router
+
+
 def html(*parts, head='', title='kmgen parity'):
     return ('<!doctype html><html><head><meta charset="utf-8"><title>%s</title>%s</head>'
             '<body>%s</body></html>' % (title, head, ''.join(parts)))
@@ -507,14 +517,10 @@ class Harness:
     def open(self, body, files, km_library='blocked', settings=None, extra=None):
         """A fresh context and page: ``body`` at ORIGIN/parity.html, the build's files served."""
         settings = settings or self.settings
-        context = self.browser.new_context()
-        router = Router()
-        router.km_library = km_library
+        context, page, router = routed_page(self.browser, km_library)
         script = router.site(settings, files['kmgen.min.js'])
         for url, body_file in (extra or {}).items():
             router.file(url, body_file)
-        context.route('**/*', router.handle)
-        page = context.new_page()
         errors = []
         page.on('pageerror', lambda exc: errors.append(str(exc)))
         page.clock.set_fixed_time(FIXED_TIME)

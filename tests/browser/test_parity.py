@@ -61,12 +61,8 @@ def test_every_vector_as_a_whole_message(server, watched, sites):
 
 @pytest.fixture(scope='module')
 def generated_page(browser, sites):
-    from kmgen.parity import Router
-    context = browser.new_context()
-    router = Router()
-    router.km_library = 'blocked'
-    context.route('**/*', router.handle)
-    page = context.new_page()
+    from kmgen.parity import routed_page
+    context, page, router = routed_page(browser)
     page.goto(router.page('g.html', html(snippet(sites['plain']))))
     yield page
     context.close()
