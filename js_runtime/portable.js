@@ -19,7 +19,7 @@ export function is_array(x) {
   return Array.isArray(x);
 }
 
-// Python's == for JSON values (every == and != in the rules compiles to this): a boolean
+// Python's == for JSON values (each == and != of a site's rules compiles to this): a boolean
 // equals the number it stands for, containers compare by value, nothing else converts.
 export function py_eq(a, b) {
   if (a === b) return true;

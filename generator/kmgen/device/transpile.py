@@ -3,7 +3,7 @@ Transcrypt's runtime.
 
 Steps: check the subset; copy the rules to a scratch directory with ``portable.py``
 replaced by a stub of the same signatures (its real half is the hand-written twin);
-run Transcrypt on a copy whose ``==`` is Python's (``py_eq``); normalise what it leaves behind (timestamp
+run Transcrypt on a copy whose ``==`` means Python's; normalise what it leaves behind (timestamp
 line, source-map comment, ``__name__``, the 150-name runtime import cut down to what the code
 uses); then check
 that every runtime and helper name the code imports exists in ``js_runtime/``. With site
@@ -53,31 +53,42 @@ def _stub(source):
     return '\n'.join(lines)
 
 
-class _PythonEquality(ast.NodeTransformer):
-    """``a == b`` -> ``py_eq(a, b)``, ``a != b`` -> ``not py_eq(a, b)``; against a string
-    constant, where Python's answer is JavaScript's ``===``, ``a is 'x'`` (Transcrypt's ``===``)."""
+class _Equality(ast.NodeTransformer):
+    """``a == b`` -> ``a is b`` (Transcrypt's ``===``) when ``strict`` or when either side is a
+    string constant (Python's answer is then ``===``'s); else ``py_eq(a, b)``, and ``!=`` alike."""
+
+    def __init__(self, strict):
+        self.strict = strict
+        self.calls = 0
 
     def visit_Compare(self, node):
         self.generic_visit(node)
         if len(node.ops) != 1 or not isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
             return node
-        if any(isinstance(side, ast.Constant) and isinstance(side.value, str)
-               for side in (node.left, node.comparators[0])):
-            node.ops = [ast.Is() if isinstance(node.ops[0], ast.Eq) else ast.IsNot()]
+        equal = isinstance(node.ops[0], ast.Eq)
+        if self.strict or any(isinstance(side, ast.Constant) and isinstance(side.value, str)
+                              for side in (node.left, node.comparators[0])):
+            node.ops = [ast.Is() if equal else ast.IsNot()]
             return node
+        self.calls += 1
         call = ast.Call(func=ast.Name(id=EQUALITY, ctx=ast.Load()), args=[node.left, node.comparators[0]],
                         keywords=[])
-        return call if isinstance(node.ops[0], ast.Eq) else ast.UnaryOp(op=ast.Not(), operand=call)
+        return call if equal else ast.UnaryOp(op=ast.Not(), operand=call)
 
 
-def python_equality(source):
-    """``source`` for Transcrypt, with every ``==`` / ``!=`` a call of portable's ``py_eq``
-    (Transcrypt writes ``==`` as JavaScript's loose one, where ``'' == 0`` and ``'1' == 1``;
-    ``===`` would say ``True != 1`` and ``[1] != [1]``). Only the copy Transcrypt reads changes;
-    CPython runs the rules as written."""
-    tree = ast.parse(source)
-    tree = ast.fix_missing_locations(_PythonEquality().visit(tree))
-    tree.body.insert(0, ast.ImportFrom(module=TWINNED, names=[ast.alias(name=EQUALITY)], level=1))
+def python_equality(source, strict=False):
+    """``source`` for Transcrypt with ``==`` / ``!=`` that mean what they mean in CPython.
+
+    Transcrypt writes them as JavaScript's loose ``==``, where ``'' == 0`` and ``'1' == 1``;
+    ``===`` is Python's answer when both sides have one type. kmgen's own rules compare only
+    values whose type they checked first, so they get ``===`` (``strict``: the vectors hold
+    them to it, in both runtimes); a site's rules get portable's ``py_eq``, JavaScript's twin
+    of Python's ``==`` (``True == 1``, ``[1] == [1]``), except against a string constant.
+    Only the copy Transcrypt reads changes; CPython runs the rules as written."""
+    equality = _Equality(strict)
+    tree = ast.fix_missing_locations(equality.visit(ast.parse(source)))
+    if equality.calls:
+        tree.body.insert(0, ast.ImportFrom(module=TWINNED, names=[ast.alias(name=EQUALITY)], level=1))
     return ast.unparse(tree) + '\n'
 
 
@@ -150,7 +161,7 @@ def transpile(out_dir, rules_dir=RULES_DIR, ruleset=None):
             if path.name == '__init__.py':
                 continue
             text = path.read_text(encoding='utf-8')
-            (src / path.name).write_text(_stub(text) if path.stem == TWINNED else python_equality(text),
+            (src / path.name).write_text(_stub(text) if path.stem == TWINNED else python_equality(text, strict=True),
                                           encoding='utf-8')
             modules.append(path.stem)
         (src / '__init__.py').write_text('', encoding='utf-8')

@@ -73,10 +73,10 @@ def is_array(x):
 
 
 def py_eq(a, b):
-    """Python's ``a == b``. The rules never call it: the build turns every ``==`` and ``!=``
-    of the rules (and of a site's rules) into a call of its JavaScript twin, which gives
-    Python's answer for JSON values (``True == 1``, ``[1] == [1]``, ``'' != 0``) where
-    JavaScript's ``==`` and ``===`` each differ."""
+    """Python's ``a == b``. Rules never call it: the build turns each ``==`` and ``!=`` of a
+    site's rules into a call of its JavaScript twin, which gives Python's answer for JSON
+    values (``True == 1``, ``[1] == [1]``, ``'' != 0``) where JavaScript's ``==`` and ``===``
+    each differ."""
     return a == b
 
 
