@@ -74,23 +74,11 @@ export function norm_number(x) {
   return x === 0 ? 0 : x;
 }
 
+// Key order is the own-property order JSON.stringify already writes, NaN and the
+// infinities are null, undefined members are left out: JSON.stringify is the twin, but for
+// a lone undefined, which it returns as undefined rather than text.
 export function json_compact(x) {
-  if (typeof x === 'string' || typeof x === 'boolean') return JSON.stringify(x);
-  if (is_missing(x)) return 'null';
-  if (typeof x === 'number') return String(x);
-  if (Array.isArray(x)) {
-    var items = [];
-    for (var i = 0; i < x.length; i++) items.push(x[i] === undefined ? 'null' : json_compact(x[i]));
-    return '[' + items.join(',') + ']';
-  }
-  if (is_object(x)) {
-    var names = py_keys(x), parts = [];
-    for (var j = 0; j < names.length; j++) {
-      if (x[names[j]] !== undefined) parts.push(JSON.stringify(names[j]) + ':' + json_compact(x[names[j]]));
-    }
-    return '{' + parts.join(',') + '}';
-  }
-  return JSON.stringify(x);
+  return x === undefined ? 'null' : JSON.stringify(x);
 }
 
 export function to_str(x) {
