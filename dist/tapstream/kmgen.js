@@ -21,7 +21,6 @@
   var toString = Object.prototype.toString;
   var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
   var DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
-  var DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
   function is_object(x) {
     return x instanceof Dict || x !== null && typeof x === "object" && !Array.isArray(x) && toString.call(x) !== "[object Date]";
   }
@@ -60,33 +59,10 @@
     return x === 0 ? 0 : x;
   }
   function json_compact(x) {
-    if (typeof x === "string" || typeof x === "boolean") return JSON.stringify(x);
-    if (is_missing(x)) return "null";
-    if (typeof x === "number") return String(x);
-    if (Array.isArray(x)) {
-      var items = [];
-      for (var i = 0; i < x.length; i++) items.push(x[i] === void 0 ? "null" : json_compact(x[i]));
-      return "[" + items.join(",") + "]";
-    }
-    if (is_object(x)) {
-      var names = py_keys(x), parts = [];
-      for (var j = 0; j < names.length; j++) {
-        if (x[names[j]] !== void 0) parts.push(JSON.stringify(names[j]) + ":" + json_compact(x[names[j]]));
-      }
-      return "{" + parts.join(",") + "}";
-    }
-    return JSON.stringify(x);
+    return x === void 0 ? "null" : JSON.stringify(x);
   }
   function to_str(x) {
     return typeof x === "object" && x !== null ? json_compact(x) : String(x);
-  }
-  function daysFromCivil(y, m, d) {
-    y -= m <= 2 ? 1 : 0;
-    var era = Math.floor(y / 400);
-    var yoe = y - era * 400;
-    var doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-    var doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-    return era * 146097 + doe - 719468;
   }
   function date_value(x) {
     if (typeof x !== "string") {
@@ -96,18 +72,18 @@
     }
     var m = x.length > 9 && x.charCodeAt(4) === 45 && ISO.exec(x);
     if (!m) return null;
-    var year = +m[1], month = +m[2], day = +m[3];
-    var hour = +(m[4] || 0), minute = +(m[5] || 0), second = +(m[6] || 0);
-    if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
-    var leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-    if (day > DAYS_IN_MONTH[month - 1] + (month === 2 && leap ? 1 : 0)) return null;
+    var d = /* @__PURE__ */ new Date(0), fields = [+m[1], m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0), +(m[6] || 0)];
+    d.setUTCFullYear(fields[0], fields[1], fields[2]);
+    d.setUTCHours(fields[3], fields[4], fields[5]);
+    var got = [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
+    for (var i = 0; i < 6; i++) if (got[i] !== fields[i]) return null;
     var offset = 0, zone = m[7];
     if (zone && zone !== "Z") {
       var zh = +zone.slice(1, 3), zm = zone.length > 3 ? +zone.slice(-2) : 0;
       if (zh > 23 || zm > 59) return null;
       offset = (zh * 3600 + zm * 60) * (zone.charAt(0) === "-" ? -1 : 1);
     }
-    return daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+    return d.getTime() / 1e3 - offset;
   }
   function parse_money(s) {
     if (typeof s !== "string") return null;
