@@ -9,6 +9,10 @@ import collections
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -126,5 +130,124 @@ def test_kmgen_send_spark_prints_the_summary_and_exits_like_send(session, tmp_pa
     assert ("kmgen send: rejected Invalid JSON in file:%s:301: Expecting value: line 1 column 1 (char 0)." % path
             in err)
     assert 'failed 0, not attempted 0, rejected 1' in err
-    assert ('kmgen send: 1 rejected lines written to 1 rejects files (%s ...)'
-            % (tmp_path / 'out' / 'part-00000.rejects.jsonl')) in err
+    assert re.search(r'kmgen send: 1 rejected lines written to 1 rejects files \(%s ...\)'
+                     % re.escape(str(tmp_path / 'out' / 'part-00000-')) + '[0-9a-f]{10}' + re.escape('.rejects.jsonl'),
+                     err)
+
+
+def mixed_files(tmp_path, files=4, per_file=2500):
+    """Input files of timed and untimed messages (every other one has no timestamp)."""
+    items, paths = [], []
+    for f in range(files):
+        part = timed(per_file, f * per_file)
+        for m in part[::2]:
+            del m['timestamp']
+        path = tmp_path / ('in-%d.jsonl' % f)
+        path.write_text(''.join(json.dumps(m) + '\n' for m in part))
+        paths.append(str(path))
+        items += part
+    return items, paths
+
+
+def delivery_check(acked, expected):
+    """(lost, repeated) over every acknowledged request of every run: a repeat must carry the
+    _t of its first delivery."""
+    times = collections.defaultdict(set)
+    for key in acked:
+        request, t = _without_t(key)
+        times[request].add(t)
+    assert [r for r, ts in times.items() if len(ts) != 1] == []
+    lost = collections.Counter(_without_t(k)[0] for k in expected) - collections.Counter(times)
+    repeated = sum(collections.Counter(acked).values()) - len(set(acked))
+    return sum(lost.values()), repeated
+
+
+def _down_after(n):
+    return lambda seq, request: 'reset' if seq >= n else None
+
+
+def test_a_rerun_after_the_server_went_down_sends_only_what_was_not_finished(session, tmp_path):
+    items, paths = mixed_files(tmp_path)
+    options = Options(connections=4, pipeline=16, retries=2, timeout=5, backoff=0.01, give_up=1.0)
+    out = str(tmp_path / 'out')
+    with FakeKM(policy=_down_after(3000)) as server:
+        first = kmspark.send(session.read.text(paths), None, out, options, settings=settings(server))
+        acked = server.keys()
+        expected = keys(server, items)
+    assert first.broken and first.tally['unfinished'] > 0 and first.exit_code() == 1
+    assert 0 < first.delivered <= 3000
+    with FakeKM(port=server.port) as again:
+        second = kmspark.send(session.read.text(paths), None, out, QUICK, settings=settings(again))
+        acked += again.keys()
+    assert second.skipped >= first.delivered and second.exit_code() == 0
+    assert second.delivered == len(items) - second.skipped
+    lost, repeated = delivery_check(acked, expected)
+    assert (lost, len(acked)) == (0, len(items) + repeated)
+    assert repeated < 3000     # only what was in flight, never a whole partition again
+    text = kmspark.summary_text(second)
+    assert 'kmgen send: skipped %s lines done by an earlier run (journal %s)' % (
+        format(second.skipped, ','), os.path.join(out, 'journal')) in text
+
+
+def test_kill_9_of_the_driver_then_the_same_command_loses_nothing(session, tmp_path, capsys):
+    items, paths = mixed_files(tmp_path, per_file=5000)
+    out = str(tmp_path / 'out')
+    with FakeKM() as server:
+        toml = tmp_path / 'kmgen.toml'
+        toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (API_KEY, server.url))
+        args = ['send', '--spark', 'local[2]', *paths, '--config', str(toml), '--dead-letter', out,
+                '--connections', '2', '--pipeline', '4']
+        proc = subprocess.Popen([sys.executable, '-m', 'kmgen', *args], start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 240
+        while len(server.acked) < 4000 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        killed_at = len(server.acked)
+        assert 4000 <= killed_at < len(items), proc.stderr.read().decode()[-2000:]
+        time.sleep(0.5)
+        code = cli.main(args)
+        acked = server.keys()
+        expected = keys(server, items)
+    err = capsys.readouterr().err
+    lost, repeated = delivery_check(acked, expected)
+    assert (code, lost) == (0, 0), err
+    assert repeated < 2000, (repeated, killed_at)
+    assert 'skipped' in err and 'lines done by an earlier run' in err
+    print('kill -9 at %d of %d acknowledged; rerun repeated %d (same _t), lost 0' % (killed_at, len(items), repeated))
+
+
+def test_dry_run_with_spark_prints_the_requests_and_writes_nothing(session, tmp_path, capsys):
+    path = tmp_path / 'in.jsonl'
+    path.write_text(''.join(json.dumps(m) + '\n' for m in timed(40, 0)) + 'nope\n')
+    toml = tmp_path / 'kmgen.toml'
+    toml.write_text('api_key = "%s"\ntracking_host = "http://127.0.0.1:9"\n' % API_KEY)
+    code = cli.main(['send', '--spark', 'local[2]', str(path), '--config', str(toml), '--dead-letter',
+                     str(tmp_path / 'out'), '--rejects', str(tmp_path / 'rejects.jsonl'), '--dry-run'])
+    captured = capsys.readouterr()
+    server_url = 'http://127.0.0.1:9'
+    builder = Builder(config.validate({'api_key': API_KEY, 'tracking_host': server_url}))
+    assert captured.out.splitlines() == [r.line() for m in timed(40, 0) for r in builder.build(m)]
+    assert captured.err.splitlines()[-1] == 'kmgen send: would send 40 events (40 requests), rejected 1'
+    assert code == 1
+    assert sorted(os.listdir(tmp_path)) == ['in.jsonl', 'kmgen.toml']     # nothing written
+
+
+def test_stdin_and_rejects_with_spark(session, tmp_path, capsys, monkeypatch):
+    import io
+    lines = [json.dumps(m) for m in timed(200, 0)] + ['{"type": "track"}']
+    monkeypatch.setattr(sys, 'stdin', io.StringIO('\n'.join(lines) + '\n'))
+    with FakeKM() as server:
+        toml = tmp_path / 'kmgen.toml'
+        toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (API_KEY, server.url))
+        code = cli.main(['send', '--spark', 'local[2]', '-', '--config', str(toml), '--dead-letter',
+                         str(tmp_path / 'out'), '--rejects', str(tmp_path / 'bad.jsonl')])
+        acked = collections.Counter(server.keys())
+        expected = collections.Counter(keys(server, timed(200, 0)))
+    err = capsys.readouterr().err
+    assert (code, acked) == (1, expected)
+    bad = [json.loads(line) for line in open(tmp_path / 'bad.jsonl')]
+    assert [(r['source'], r['line']) for r in bad] == [('partition 1', 101)]
+    assert 'kmgen send: 1 rejected lines written to %s' % (tmp_path / 'bad.jsonl') in err
+    assert 'stdin is not journaled' in err

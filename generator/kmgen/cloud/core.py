@@ -202,7 +202,7 @@ class Summary:
         self.broken = broken
 
 
-def deliver(records, settings, options=None, untimed=None, batch=256):
+def deliver(records, settings, options=None, untimed=None, batch=256, on_outcomes=None):
     """Map and deliver ``(source, line, message)`` records from this process; a Spark
     partition calls this with its rows.
 
@@ -214,6 +214,9 @@ def deliver(records, settings, options=None, untimed=None, batch=256):
         untimed: the ``_t`` of messages without a timestamp: a function of (source, line)
             (``from_input(base)`` for a deterministic one), or None for the time they are read.
         batch: records mapped at a time.
+        on_outcomes: called with ``(done, dead, rejects)`` each time outcomes are collected
+            (``done``: source -> the lines that are done; a caller journals them once it has
+            kept their dead letters and rejects); the ``Summary`` then holds neither list.
 
     Returns:
         A ``Summary``; records left unsent (the circuit breaker tripped) are counted as
@@ -232,14 +235,16 @@ def deliver(records, settings, options=None, untimed=None, batch=256):
         dead, rejects, tally = [], [], Tally()
 
         def collect():
-            part, _, more_dead, more_rejects = core.drain()
+            part, done, more_dead, more_rejects = core.drain()
             tally.add(part)
+            if on_outcomes is not None:
+                on_outcomes(done, more_dead, more_rejects)
+                return
             dead.extend(more_dead)
             rejects.extend(more_rejects)
 
         group, source = [], None
         iterator = iter(records)
-        ordinal = 0
         while True:
             record = next(iterator, None)
             if record is not None:
@@ -260,8 +265,7 @@ def deliver(records, settings, options=None, untimed=None, batch=256):
             if record is None:
                 break
             source = name
-            group.append((ordinal, line, raw, None))
-            ordinal += 1
+            group.append((line, line, raw, None))     # a unit is known by its line
         await core.sender.idle()
         core.sender.close()
         collect()
