@@ -280,7 +280,7 @@ def test_a_bomb_returns_with_one_warning_and_what_the_limits_keep(server, watche
     names, first, value, length, warning = BOMB_RESULTS[bomb]
     assert result == {'returned': True, 'count': 1, 'name': 'Bomb', 'names': names, 'first': first,
                       'value': value, 'length': length}
-    assert watched.kmgen_warnings == ['[kmgen] track(): %s.' % warning]
+    assert watched.kmgen_warnings == ['[kmgen] track("Bomb"): %s.' % warning]
     assert watched.kmgen_errors == []
 
 
@@ -327,8 +327,8 @@ def test_nothing_thrown_by_the_page_escapes_any_api_method_or_queued_function(se
     assert log.count(['G', {'G - ok': 1}]) == len(THROWN) and log.count(['J', {'J - ok': 1}]) == len(THROWN)
     pages = [props for name, props in log if name == 'Viewed P Page']
     assert len(pages) == len(THROWN) and all(p['Page - url'] == ORIGIN + '/index.html' and p['Page - name'] == 'P' for p in pages)
-    assert '[kmgen] a track() callback threw: plain' in watched.kmgen_warnings
-    assert '[kmgen] track(): dropped: "bad", its getter threw (a value that cannot be printed).' in watched.kmgen_warnings
+    assert '[kmgen] a track("C") callback threw: plain' in watched.kmgen_warnings
+    assert '[kmgen] track("G"): dropped: "bad", its getter threw (a value that cannot be printed).' in watched.kmgen_warnings
 
 
 GLOBALS_PAGE = '<script>analytics.track("x"); analytics.identify("u")</script>'
