@@ -37,11 +37,11 @@ export function guard(fn, what) {
 }
 
 // A call as its warnings name it: track("Order Completed"), page("Docs"), identify(), the
-// name cut at 50 units. Only
-// ever given a message the boundary built (strings where it put strings), so never throws.
+// name cut at 50 units. Given only messages the boundary built or copied (no getters, no
+// Proxies), and reading only their strings, so it never throws.
 export function label(call) {
   var name = call.event || call.name;
-  return call.type + '(' + (typeof name === 'string' ? JSON.stringify(name.slice(0, 50)) : '') + ')';
+  return (typeof call.type === 'string' ? call.type : 'send') + '(' + (typeof name === 'string' ? JSON.stringify(name.slice(0, 50)) : '') + ')';
 }
 
 // JSON.parse(JSON.stringify(value)) with the limits above and without its failure modes:

@@ -331,6 +331,23 @@ def test_nothing_thrown_by_the_page_escapes_any_api_method_or_queued_function(se
     assert '[kmgen] track("G"): dropped: "bad", its getter threw (a value that cannot be printed).' in watched.kmgen_warnings
 
 
+def test_warnings_name_the_call_by_its_event_or_page_name_cut_at_50_units(server, watched, sites):
+    open_site(server, watched, sites['plain'])
+    watched.evaluate("""() => {
+      const bad = () => ({ok: 1, get bad() { throw new Error('no'); }});
+      analytics.track('Order Completed', bad());
+      analytics.page('Docs', 'Install', bad());
+      analytics.identify('u1', bad());
+      analytics.track('e'.repeat(80), bad());
+      analytics._kmgen.send({type: {toString: null}, properties: bad()});
+    }""")
+    dropped = ': dropped: "bad", its getter threw (no).'
+    assert watched.kmgen_warnings == [
+        '[kmgen] track("Order Completed")' + dropped, '[kmgen] page("Install")' + dropped,
+        '[kmgen] identify()' + dropped, '[kmgen] track("%s")%s' % ('e' * 50, dropped), '[kmgen] send()' + dropped]
+    assert watched.kmgen_errors == []
+
+
 GLOBALS_PAGE = '<script>analytics.track("x"); analytics.identify("u")</script>'
 
 
