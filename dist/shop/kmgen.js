@@ -554,7 +554,7 @@
   }
   function label(call) {
     var name = call.event || call.name;
-    return call.type + "(" + (typeof name === "string" ? JSON.stringify(name.slice(0, 50)) : "") + ")";
+    return (typeof call.type === "string" ? call.type : "send") + "(" + (typeof name === "string" ? JSON.stringify(name.slice(0, 50)) : "") + ")";
   }
   var stack = [];
   var work = 0;

@@ -553,7 +553,7 @@ function guard(fn, what) {
 }
 function label(call) {
   var name = call.event || call.name;
-  return call.type + "(" + (typeof name === "string" ? JSON.stringify(name.slice(0, 50)) : "") + ")";
+  return (typeof call.type === "string" ? call.type : "send") + "(" + (typeof name === "string" ? JSON.stringify(name.slice(0, 50)) : "") + ")";
 }
 var stack = [];
 var work = 0;
