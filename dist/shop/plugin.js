@@ -1,4 +1,4 @@
-/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and the site's kmgen.toml | do not edit: rebuild with `kmgen build` */
+/* kmgen 0.1.0 | generated from kmgen.toml | do not edit: rebuild with `kmgen build` */
 // runtime.js
 function Dict() {
 }
@@ -234,8 +234,8 @@ var limited = function(props, settings) {
   }
   return out;
 };
-var prefix_of = function(label) {
-  return label + " - ";
+var prefix_of = function(label2) {
+  return label2 + " - ";
 };
 var text = function(value) {
   if (is_string(value)) {
@@ -383,7 +383,7 @@ var add_products = function(ops, key_prefix, products, ts, settings) {
     push(ops, ["set", item]);
   }
 };
-var viewed = function(call, kind, label, settings) {
+var viewed = function(call, kind, label2, settings) {
   var key_prefix = prefix_of(kind);
   var props = clean(field(call, "properties", null), key_prefix, settings);
   var py_name = text(field(call, "name", null));
@@ -394,7 +394,7 @@ var viewed = function(call, kind, label, settings) {
   if (category !== "") {
     props[key_prefix + "category"] = text_value(category, settings);
   }
-  return ["record", "Viewed " + label + " " + kind, limited(props, settings)];
+  return ["record", "Viewed " + label2 + " " + kind, limited(props, settings)];
 };
 var page = function(call, settings) {
   var ops = [];
@@ -424,14 +424,14 @@ var page = function(call, settings) {
   if (category === "") {
     var category = text(field(props, "category", null));
   }
-  var label = "";
+  var label2 = "";
   if (py_name !== "" && setting(settings, "track_named_pages")) {
-    var label = py_name;
+    var label2 = py_name;
   } else if (category !== "" && setting(settings, "track_categorized_pages")) {
-    var label = category;
+    var label2 = category;
   }
-  if (label !== "") {
-    push(ops, viewed(call, "Page", label, settings));
+  if (label2 !== "") {
+    push(ops, viewed(call, "Page", label2, settings));
   }
   return ops;
 };
@@ -520,12 +520,16 @@ function describe(thrown) {
     return "a value that cannot be printed";
   }
 }
-function guard(fn, label, what) {
+function guard(fn, what) {
   try {
     return fn();
   } catch (e) {
-    warn(label + " " + what + ": " + describe(e));
+    warn(what + ": " + describe(e));
   }
+}
+function label(call) {
+  var name = call.event || call.name;
+  return (typeof call.type === "string" ? call.type : "send") + "(" + (typeof name === "string" ? JSON.stringify(name.slice(0, 50)) : "") + ")";
 }
 var stack = [];
 var work = 0;
@@ -605,7 +609,7 @@ function walk(v, depth) {
         out[key] = item;
       }
     }
-    stack.length = mark;
+    stack.pop();
     return out;
   } catch (e) {
     stack.length = mark;
@@ -614,7 +618,7 @@ function walk(v, depth) {
   }
 }
 function copy(value, depth) {
-  var saved = [stack, work, problem];
+  var savedStack = stack, savedWork = work, savedProblem = problem;
   stack = [];
   work = WORK;
   problem = "";
@@ -624,9 +628,9 @@ function copy(value, depth) {
     pending = pending || problem;
     return value;
   } finally {
-    stack = saved[0];
-    work = saved[1];
-    problem = saved[2];
+    stack = savedStack;
+    work = savedWork;
+    problem = savedProblem;
   }
 }
 function ordinary(op) {
@@ -651,33 +655,30 @@ function queue() {
   return w._kmq;
 }
 var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
-function send(call, settings, label, state2) {
+function send(call, settings, state2) {
   if (state2.debug) state2.messages.push(call);
   var notes = settings.notes, ops = map_call(call, settings), q = queue(), why = pending || notes[0] || "";
   pending = "";
-  notes.length = 0;
-  if (why && why.indexOf("opted out") < 0) warn(label + ": " + why + ".");
+  if (notes.length) notes.length = 0;
+  if (why && why.indexOf("opted out") < 0) warn(label(call) + ": " + why + ".");
   for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
 }
-function sendMessage(message, extra, settings, label, state2) {
+function sendMessage(message, extra, settings, state2) {
   var call = copy(message);
   if (call === null || typeof call !== "object" || Array.isArray(call)) call = new Dict();
-  send(assign(call, extra), settings, label, state2);
+  send(assign(call, extra), settings, state2);
 }
 function text2(x) {
   return typeof x === "string" ? x.length > NAME ? "" : x : typeof x === "number" && isFinite(x) ? String(x) : "";
 }
-function aliasToCurrentIdentity(userId, settings, label, state2) {
+function aliasToCurrentIdentity(userId, settings, state2) {
   var w = window;
   function run() {
     guard(function() {
       var current = w.KM.i();
-      if (current === null || current === void 0 || current === "") {
-        warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
-      } else {
-        send({ type: "alias", userId, previousId: text2(current) }, settings, label, state2);
-      }
-    }, label, "failed");
+      if (current === null || current === void 0 || current === "") warn("alias(): no Kissmetrics identity to alias from; pass a previousId.");
+      else send({ type: "alias", userId, previousId: text2(current) }, settings, state2);
+    }, "alias() failed");
   }
   if (w.KM && typeof w.KM.i === "function") run();
   else queue().push(run);
@@ -696,11 +697,11 @@ function load(w, d, nonce) {
   w._kmk = w._kmk || "0123456789abcdef0123456789abcdef01234567";
   w.KM_SKIP_PAGE_VIEW = 1;
   function script(src) {
-    var s = d.createElement("script"), first2 = d.getElementsByTagName("script")[0];
+    var s = d.createElement("script");
     s.async = true;
     s.src = src;
     if (nonce) s.setAttribute("nonce", nonce);
-    (first2 && first2.parentNode ? first2.parentNode : d.head || d.documentElement).insertBefore(s, first2 || null);
+    (d.head || d.documentElement).appendChild(s);
   }
   script("//i.kissmetrics.io/i.js");
   script("//scripts.kissmetrics.io/0123456789abcdef0123456789abcdef01234567.2.js");
@@ -733,10 +734,10 @@ function aliasTarget(event) {
 }
 function deliver(ctx) {
   guard(function() {
-    var event = ctx.event, label = event.type + "()", userId = event.userId;
+    var event = ctx.event, userId = event.userId;
     if (event.type === "alias" && (userId = aliasTarget(event)) === null) return;
     if (event.type === "alias" && (event.previousId === null || event.previousId === void 0 || event.previousId === "")) {
-      aliasToCurrentIdentity(text2(userId), SETTINGS, label, state);
+      aliasToCurrentIdentity(text2(userId), SETTINGS, state);
       return;
     }
     var extra = {};
@@ -758,8 +759,8 @@ function deliver(ctx) {
       timestamp: event.timestamp,
       context: event.context,
       integrations: event.integrations
-    }, extra, SETTINGS, label, state);
-  }, "the call", "failed and was dropped");
+    }, extra, SETTINGS, state);
+  }, "the call failed and was dropped");
   return ctx;
 }
 var plugin = {
@@ -774,7 +775,7 @@ var plugin = {
     guard(function() {
       watchAliases(analytics);
       load(window, document, "");
-    }, "kmgen", "could not load the Kissmetrics library");
+    }, "kmgen could not load the Kissmetrics library");
     return Promise.resolve();
   },
   identify: deliver,

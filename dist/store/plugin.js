@@ -1,4 +1,4 @@
-/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and the site's kmgen.toml and site rules | do not edit: rebuild with `kmgen build` */
+/* kmgen 0.1.0 | generated from kmgen.toml and site rules | do not edit: rebuild with `kmgen build` */
 // runtime.js
 function Dict() {
 }
@@ -249,8 +249,8 @@ var limited = function(props, settings) {
   }
   return out;
 };
-var prefix_of = function(label2) {
-  return label2 + " - ";
+var prefix_of = function(label3) {
+  return label3 + " - ";
 };
 var text = function(value) {
   if (is_string(value)) {
@@ -398,7 +398,7 @@ var add_products = function(ops, key_prefix, products, ts, settings) {
     push(ops, ["set", item]);
   }
 };
-var viewed = function(call, kind2, label2, settings) {
+var viewed = function(call, kind2, label3, settings) {
   var key_prefix = prefix_of(kind2);
   var props = clean(field(call, "properties", null), key_prefix, settings);
   var py_name = text(field(call, "name", null));
@@ -409,7 +409,7 @@ var viewed = function(call, kind2, label2, settings) {
   if (category !== "") {
     props[key_prefix + "category"] = text_value(category, settings);
   }
-  return ["record", "Viewed " + label2 + " " + kind2, limited(props, settings)];
+  return ["record", "Viewed " + label3 + " " + kind2, limited(props, settings)];
 };
 var page = function(call, settings) {
   var ops = [];
@@ -439,14 +439,14 @@ var page = function(call, settings) {
   if (category === "") {
     var category = text(field(props, "category", null));
   }
-  var label2 = "";
+  var label3 = "";
   if (py_name !== "" && setting(settings, "track_named_pages")) {
-    var label2 = py_name;
+    var label3 = py_name;
   } else if (category !== "" && setting(settings, "track_categorized_pages")) {
-    var label2 = category;
+    var label3 = category;
   }
-  if (label2 !== "") {
-    push(ops, viewed(call, "Page", label2, settings));
+  if (label3 !== "") {
+    push(ops, viewed(call, "Page", label3, settings));
   }
   return ops;
 };
@@ -707,12 +707,16 @@ function describe(thrown) {
     return "a value that cannot be printed";
   }
 }
-function guard(fn, label2, what) {
+function guard(fn, what) {
   try {
     return fn();
   } catch (e) {
-    warn2(label2 + " " + what + ": " + describe(e));
+    warn2(what + ": " + describe(e));
   }
+}
+function label2(call) {
+  var name = call.event || call.name;
+  return (typeof call.type === "string" ? call.type : "send") + "(" + (typeof name === "string" ? JSON.stringify(name.slice(0, 50)) : "") + ")";
 }
 var stack = [];
 var work = 0;
@@ -792,7 +796,7 @@ function walk(v, depth) {
         out[key] = item;
       }
     }
-    stack.length = mark;
+    stack.pop();
     return out;
   } catch (e) {
     stack.length = mark;
@@ -801,7 +805,7 @@ function walk(v, depth) {
   }
 }
 function copy(value, depth) {
-  var saved = [stack, work, problem];
+  var savedStack = stack, savedWork = work, savedProblem = problem;
   stack = [];
   work = WORK;
   problem = "";
@@ -811,9 +815,9 @@ function copy(value, depth) {
     pending = pending || problem;
     return value;
   } finally {
-    stack = saved[0];
-    work = saved[1];
-    problem = saved[2];
+    stack = savedStack;
+    work = savedWork;
+    problem = savedProblem;
   }
 }
 function ordinary(op) {
@@ -838,33 +842,30 @@ function queue() {
   return w._kmq;
 }
 var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
-function send(call, settings, label2, state2) {
+function send(call, settings, state2) {
   if (state2.debug) state2.messages.push(call);
   var notes = settings.notes, ops = map_call2(call, settings), q = queue(), why = pending || notes[0] || "";
   pending = "";
-  notes.length = 0;
-  if (why && why.indexOf("opted out") < 0) warn2(label2 + ": " + why + ".");
+  if (notes.length) notes.length = 0;
+  if (why && why.indexOf("opted out") < 0) warn2(label2(call) + ": " + why + ".");
   for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
 }
-function sendMessage(message, extra, settings, label2, state2) {
+function sendMessage(message, extra, settings, state2) {
   var call = copy(message);
   if (call === null || typeof call !== "object" || Array.isArray(call)) call = new Dict();
-  send(assign(call, extra), settings, label2, state2);
+  send(assign(call, extra), settings, state2);
 }
 function text2(x) {
   return typeof x === "string" ? x.length > NAME ? "" : x : typeof x === "number" && isFinite(x) ? String(x) : "";
 }
-function aliasToCurrentIdentity(userId, settings, label2, state2) {
+function aliasToCurrentIdentity(userId, settings, state2) {
   var w = window;
   function run() {
     guard(function() {
       var current = w.KM.i();
-      if (current === null || current === void 0 || current === "") {
-        warn2(label2 + ": no Kissmetrics identity to alias from; pass a previousId.");
-      } else {
-        send({ type: "alias", userId, previousId: text2(current) }, settings, label2, state2);
-      }
-    }, label2, "failed");
+      if (current === null || current === void 0 || current === "") warn2("alias(): no Kissmetrics identity to alias from; pass a previousId.");
+      else send({ type: "alias", userId, previousId: text2(current) }, settings, state2);
+    }, "alias() failed");
   }
   if (w.KM && typeof w.KM.i === "function") run();
   else queue().push(run);
@@ -883,11 +884,11 @@ function load(w, d, nonce) {
   w._kmk = w._kmk || "fedcba9876543210fedcba9876543210fedcba98";
   w.KM_SKIP_PAGE_VIEW = 1;
   function script(src) {
-    var s = d.createElement("script"), first2 = d.getElementsByTagName("script")[0];
+    var s = d.createElement("script");
     s.async = true;
     s.src = src;
     if (nonce) s.setAttribute("nonce", nonce);
-    (first2 && first2.parentNode ? first2.parentNode : d.head || d.documentElement).insertBefore(s, first2 || null);
+    (d.head || d.documentElement).appendChild(s);
   }
   script("//i.kissmetrics.io/i.js");
   script("//scripts.kissmetrics.io/fedcba9876543210fedcba9876543210fedcba98.2.js");
@@ -920,10 +921,10 @@ function aliasTarget(event) {
 }
 function deliver(ctx) {
   guard(function() {
-    var event = ctx.event, label2 = event.type + "()", userId = event.userId;
+    var event = ctx.event, userId = event.userId;
     if (event.type === "alias" && (userId = aliasTarget(event)) === null) return;
     if (event.type === "alias" && (event.previousId === null || event.previousId === void 0 || event.previousId === "")) {
-      aliasToCurrentIdentity(text2(userId), SETTINGS, label2, state);
+      aliasToCurrentIdentity(text2(userId), SETTINGS, state);
       return;
     }
     var extra = {};
@@ -945,8 +946,8 @@ function deliver(ctx) {
       timestamp: event.timestamp,
       context: event.context,
       integrations: event.integrations
-    }, extra, SETTINGS, label2, state);
-  }, "the call", "failed and was dropped");
+    }, extra, SETTINGS, state);
+  }, "the call failed and was dropped");
   return ctx;
 }
 var plugin = {
@@ -961,7 +962,7 @@ var plugin = {
     guard(function() {
       watchAliases(analytics);
       load(window, document, "");
-    }, "kmgen", "could not load the Kissmetrics library");
+    }, "kmgen could not load the Kissmetrics library");
     return Promise.resolve();
   },
   identify: deliver,

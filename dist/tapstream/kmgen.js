@@ -1,4 +1,4 @@
-/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and the site's kmgen.toml | do not edit: rebuild with `kmgen build` */
+/* kmgen 0.1.0 | generated from kmgen.toml | do not edit: rebuild with `kmgen build` */
 (() => {
   // runtime.js
   function Dict() {
@@ -235,8 +235,8 @@
     }
     return out;
   };
-  var prefix_of = function(label) {
-    return label + " - ";
+  var prefix_of = function(label2) {
+    return label2 + " - ";
   };
   var text = function(value) {
     if (is_string(value)) {
@@ -384,7 +384,7 @@
       push(ops, ["set", item]);
     }
   };
-  var viewed = function(call, kind, label, settings) {
+  var viewed = function(call, kind, label2, settings) {
     var key_prefix = prefix_of(kind);
     var props = clean(field(call, "properties", null), key_prefix, settings);
     var py_name = text(field(call, "name", null));
@@ -395,7 +395,7 @@
     if (category !== "") {
       props[key_prefix + "category"] = text_value(category, settings);
     }
-    return ["record", "Viewed " + label + " " + kind, limited(props, settings)];
+    return ["record", "Viewed " + label2 + " " + kind, limited(props, settings)];
   };
   var page = function(call, settings) {
     var ops = [];
@@ -425,14 +425,14 @@
     if (category === "") {
       var category = text(field(props, "category", null));
     }
-    var label = "";
+    var label2 = "";
     if (py_name !== "" && setting(settings, "track_named_pages")) {
-      var label = py_name;
+      var label2 = py_name;
     } else if (category !== "" && setting(settings, "track_categorized_pages")) {
-      var label = category;
+      var label2 = category;
     }
-    if (label !== "") {
-      push(ops, viewed(call, "Page", label, settings));
+    if (label2 !== "") {
+      push(ops, viewed(call, "Page", label2, settings));
     }
     return ops;
   };
@@ -521,12 +521,16 @@
       return "a value that cannot be printed";
     }
   }
-  function guard(fn, label, what) {
+  function guard(fn, what) {
     try {
       return fn();
     } catch (e) {
-      warn(label + " " + what + ": " + describe(e));
+      warn(what + ": " + describe(e));
     }
+  }
+  function label(call) {
+    var name = call.event || call.name;
+    return (typeof call.type === "string" ? call.type : "send") + "(" + (typeof name === "string" ? JSON.stringify(name.slice(0, 50)) : "") + ")";
   }
   var stack = [];
   var work = 0;
@@ -606,7 +610,7 @@
           out[key] = item;
         }
       }
-      stack.length = mark;
+      stack.pop();
       return out;
     } catch (e) {
       stack.length = mark;
@@ -615,7 +619,7 @@
     }
   }
   function copy(value, depth) {
-    var saved = [stack, work, problem];
+    var savedStack = stack, savedWork = work, savedProblem = problem;
     stack = [];
     work = WORK;
     problem = "";
@@ -625,9 +629,9 @@
       pending = pending || problem;
       return value;
     } finally {
-      stack = saved[0];
-      work = saved[1];
-      problem = saved[2];
+      stack = savedStack;
+      work = savedWork;
+      problem = savedProblem;
     }
   }
   function ordinary(op) {
@@ -652,33 +656,30 @@
     return w._kmq;
   }
   var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
-  function send(call, settings, label, state) {
+  function send(call, settings, state) {
     if (state.debug) state.messages.push(call);
     var notes = settings.notes, ops = map_call(call, settings), q = queue(), why = pending || notes[0] || "";
     pending = "";
-    notes.length = 0;
-    if (why && why.indexOf("opted out") < 0) warn(label + ": " + why + ".");
+    if (notes.length) notes.length = 0;
+    if (why && why.indexOf("opted out") < 0) warn(label(call) + ": " + why + ".");
     for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
   }
-  function sendMessage(message, extra, settings, label, state) {
+  function sendMessage(message, extra, settings, state) {
     var call = copy(message);
     if (call === null || typeof call !== "object" || Array.isArray(call)) call = new Dict();
-    send(assign(call, extra), settings, label, state);
+    send(assign(call, extra), settings, state);
   }
   function text2(x) {
     return typeof x === "string" ? x.length > NAME ? "" : x : typeof x === "number" && isFinite(x) ? String(x) : "";
   }
-  function aliasToCurrentIdentity(userId, settings, label, state) {
+  function aliasToCurrentIdentity(userId, settings, state) {
     var w = window;
     function run() {
       guard(function() {
         var current = w.KM.i();
-        if (current === null || current === void 0 || current === "") {
-          warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
-        } else {
-          send({ type: "alias", userId, previousId: text2(current) }, settings, label, state);
-        }
-      }, label, "failed");
+        if (current === null || current === void 0 || current === "") warn("alias(): no Kissmetrics identity to alias from; pass a previousId.");
+        else send({ type: "alias", userId, previousId: text2(current) }, settings, state);
+      }, "alias() failed");
     }
     if (w.KM && typeof w.KM.i === "function") run();
     else queue().push(run);
@@ -689,15 +690,14 @@
   SETTINGS.notes = [];
   var API_NAME = "kmAnalytics";
   var INITIAL_PAGE = true;
-  var SLOTS = {
-    identify: ["userId"],
-    track: ["event"],
-    page: ["category", "name"],
-    screen: ["name"],
-    group: ["groupId"],
-    alias: ["userId", "previousId"]
+  var FIELDS = {
+    identify: ["traits", "userId"],
+    track: ["properties", "event"],
+    page: ["properties", "category", "name"],
+    screen: ["properties", "name"],
+    group: ["traits", "groupId"],
+    alias: ["", "userId", "previousId"]
   };
-  var PROPS2 = { track: "properties", page: "properties", screen: "properties", identify: "traits", group: "traits" };
   function load(w, d, nonce) {
     var q = w._kmq = w._kmq || [];
     if (w.KM || q.kmgen) return;
@@ -709,11 +709,11 @@
     w.KM_COOKIE_DOMAIN = ".example.com";
     w.KM_SKIP_PAGE_VIEW = 1;
     function script(src) {
-      var s = d.createElement("script"), first = d.getElementsByTagName("script")[0];
+      var s = d.createElement("script");
       s.async = true;
       s.src = src;
       if (nonce) s.setAttribute("nonce", nonce);
-      (first && first.parentNode ? first.parentNode : d.head || d.documentElement).insertBefore(s, first || null);
+      (d.head || d.documentElement).appendChild(s);
     }
     w._tsq = w._tsq || [];
     q.push(function() {
@@ -748,32 +748,34 @@
     var first = mobile, userId = null, stubbed = !!state;
     state = api._kmgen = { ready: true, version: "0.1.0", nonce, queue: [], debug: false, messages: [] };
     function call(method2, args) {
-      var label = method2 + "()", slots = SLOTS[method2], message = { type: method2 }, names = [], i = 0;
-      if (method2 === "ready") {
+      var fields = FIELDS[method2], message = { type: method2 }, names = [], i = 0, n = args.length, arg;
+      if (!fields) {
         if (typeof args[0] === "function") w._kmq.push(function() {
-          guard(args[0], "a ready() callback", "threw");
+          guard(args[0], "a ready() callback threw");
         });
         return;
       }
-      for (; i < args.length && (args[i] === null || typeof args[i] !== "object" && typeof args[i] !== "function"); i++) {
-        names.push(text2(args[i]));
-      }
+      for (; i < n && ((arg = args[i]) === null || typeof arg !== "object" && typeof arg !== "function"); i++) names.push(text2(arg));
       while (names.length && !names[names.length - 1]) names.pop();
       if (method2 === "page" && names.length === 1) names.unshift("");
-      for (var s = 0; s < slots.length; s++) if (names[s]) message[slots[s]] = names[s];
-      var props = PROPS2[method2] && args[i] !== null && typeof args[i] === "object" ? copy(args[i++], 1) : null;
+      for (var s = 1; s < fields.length; s++) if (names[s - 1]) message[fields[s]] = names[s - 1];
+      arg = args[i];
+      var props = fields[0] && arg !== null && typeof arg === "object" ? copy(args[i++], 1) : null;
       if (method2 === "page") props = assign(copy(pageDefaults(d, w.location), 1), props);
-      if (props) message[PROPS2[method2]] = props;
-      var options = args[i] !== null && typeof args[i] === "object" ? copy(args[i], 1) : null;
-      if (options && options.integrations) message.integrations = options.integrations;
-      var callback = args[args.length - 1];
-      if (typeof callback === "function") setTimeout(function() {
-        guard(callback, "a " + label + " callback", "threw");
-      }, 0);
+      if (props) message[fields[0]] = props;
+      arg = args[i] !== null && typeof args[i] === "object" ? copy(args[i], 1) : null;
+      if (arg && arg.integrations) message.integrations = arg.integrations;
+      arg = args[n - 1];
+      if (typeof arg === "function") {
+        var what = "a " + label(message) + " callback threw";
+        setTimeout(function() {
+          guard(arg, what);
+        }, 0);
+      }
       message.timestamp = /* @__PURE__ */ new Date();
       if (method2 === "alias") {
         if (!message.userId) return warn("alias() needs the new identity as its first argument; the call was dropped.");
-        if (!message.previousId) return aliasToCurrentIdentity(message.userId, SETTINGS, label, state);
+        if (!message.previousId) return aliasToCurrentIdentity(message.userId, SETTINGS, state);
       } else {
         if (method2 === "track" && !message.event) {
           return warn("track() needs an event name as its first argument; the call was dropped.");
@@ -787,7 +789,7 @@
         }
         message.userId = userId;
       }
-      send(message, SETTINGS, label, state);
+      send(message, SETTINGS, state);
     }
     function expose(method2) {
       api[method2] = function() {
@@ -799,17 +801,17 @@
         return api;
       };
     }
-    for (var method in SLOTS) expose(method);
+    for (var method in FIELDS) expose(method);
     expose("ready");
     state.send = function(message) {
       guard(function() {
-        sendMessage(message, {}, SETTINGS, "send()", state);
-      }, "send()", "failed");
+        sendMessage(message, {}, SETTINGS, state);
+      }, "send() failed");
     };
     w[API_NAME] = api;
     for (var b = 0; b < buffered.length; b++) api[buffered[b][0]].apply(api, buffered[b][1]);
     if (INITIAL_PAGE && !stubbed) api.page();
-  }, "kmgen", "could not start");
+  }, "kmgen could not start");
   function pageDefaults(d, l) {
     var canonical = d.querySelector('link[rel="canonical"]'), href = canonical && canonical.getAttribute("href");
     return {
