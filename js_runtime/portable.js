@@ -2,18 +2,39 @@
 // Exported under the names Transcrypt emits (`keys` -> `py_keys`). Touches no built-in
 // prototype and creates no global. Both twins run tests/vectors/helpers.json.
 
+import { Dict } from './runtime.js';
+
 var hasOwn = Object.prototype.hasOwnProperty;
 var toString = Object.prototype.toString;
 var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
 var DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
 var DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+// The rules' own objects and the device's copies are Dicts: one prototype check decides them.
 export function is_object(x) {
-  return x !== null && typeof x === 'object' && !Array.isArray(x) && toString.call(x) !== '[object Date]';
+  return x instanceof Dict || x !== null && typeof x === 'object' && !Array.isArray(x) && toString.call(x) !== '[object Date]';
 }
 
 export function is_array(x) {
   return Array.isArray(x);
+}
+
+// Python's == for JSON values (each == and != of a site's rules compiles to this): a boolean
+// equals the number it stands for, containers compare by value, nothing else converts.
+export function py_eq(a, b) {
+  if (a === b) return true;
+  var ta = typeof a, tb = typeof b, i, names;
+  if (ta === 'boolean' || tb === 'boolean') return (ta === 'number' || tb === 'number') && +a === +b;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (i = 0; i < a.length; i++) if (!py_eq(a[i], b[i])) return false;
+    return true;
+  }
+  if (!is_object(a) || !is_object(b)) return false;
+  names = Object.keys(a);
+  if (names.length !== Object.keys(b).length) return false;
+  for (i = 0; i < names.length; i++) if (!hasOwn.call(b, names[i]) || !py_eq(a[names[i]], b[names[i]])) return false;
+  return true;
 }
 
 export function is_boolean(x) {
@@ -37,6 +58,8 @@ export function py_keys(d) {
 }
 
 export function field(d, key, fallback) {
+  // A Dict's chain holds no inherited names, so what it reads is its own.
+  if (d instanceof Dict) { var v = d[key]; return v !== undefined ? v : fallback; }
   return is_object(d) && hasOwn.call(d, key) && d[key] !== undefined ? d[key] : fallback;
 }
 
@@ -85,12 +108,13 @@ function daysFromCivil(y, m, d) {
 }
 
 export function date_value(x) {
-  if (toString.call(x) === '[object Date]') {
+  if (typeof x !== 'string') {
+    if (x === null || typeof x !== 'object' || toString.call(x) !== '[object Date]') return null;
     var t = x.getTime();
     return isFinite(t) ? Math.floor(t / 1000) : null;
   }
-  if (typeof x !== 'string') return null;
-  var m = ISO.exec(x);
+  // The shortest ISO date is YYYY-MM-DD: a cheap look before the regex.
+  var m = x.length > 9 && x.charCodeAt(4) === 45 && ISO.exec(x);
   if (!m) return null;
   var year = +m[1], month = +m[2], day = +m[3];
   var hour = +(m[4] || 0), minute = +(m[5] || 0), second = +(m[6] || 0);

@@ -22,7 +22,7 @@ var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{
 var DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
 var DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 function is_object(x) {
-  return x !== null && typeof x === "object" && !Array.isArray(x) && toString.call(x) !== "[object Date]";
+  return x instanceof Dict || x !== null && typeof x === "object" && !Array.isArray(x) && toString.call(x) !== "[object Date]";
 }
 function is_array(x) {
   return Array.isArray(x);
@@ -43,6 +43,10 @@ function py_keys(d) {
   return is_object(d) ? Object.keys(d) : [];
 }
 function field(d, key, fallback) {
+  if (d instanceof Dict) {
+    var v = d[key];
+    return v !== void 0 ? v : fallback;
+  }
   return is_object(d) && hasOwn.call(d, key) && d[key] !== void 0 ? d[key] : fallback;
 }
 function push(list, x) {
@@ -84,12 +88,12 @@ function daysFromCivil(y, m, d) {
   return era * 146097 + doe - 719468;
 }
 function date_value(x) {
-  if (toString.call(x) === "[object Date]") {
+  if (typeof x !== "string") {
+    if (x === null || typeof x !== "object" || toString.call(x) !== "[object Date]") return null;
     var t = x.getTime();
     return isFinite(t) ? Math.floor(t / 1e3) : null;
   }
-  if (typeof x !== "string") return null;
-  var m = ISO.exec(x);
+  var m = x.length > 9 && x.charCodeAt(4) === 45 && ISO.exec(x);
   if (!m) return null;
   var year = +m[1], month = +m[2], day = +m[3];
   var hour = +(m[4] || 0), minute = +(m[5] || 0), second = +(m[6] || 0);
@@ -225,7 +229,7 @@ var flatten_into = function(out, path, obj, depth, settings) {
     var key = path + well_formed(names[i]);
     if (is_object(value)) {
       flatten_into(out, key + ".", value, depth + 1, settings);
-    } else if (field(RESERVED, key, false)) {
+    } else if (path === "" && field(RESERVED, key, false)) {
       note(settings, "dropped: reserved name " + key);
     } else if (is_array(value)) {
       out[key] = text_value(array_text(value, depth + 1, settings), settings);
@@ -279,7 +283,7 @@ var without = function(obj, py_name) {
   var out = dict({});
   var names = py_keys(obj);
   for (var i = 0; i < len(names); i++) {
-    if (names[i] != py_name) {
+    if (names[i] !== py_name) {
       out[names[i]] = obj[names[i]];
     }
   }
@@ -313,14 +317,13 @@ var timestamp = function(call) {
   }
   return seconds;
 };
-var is_order_completed = function(event) {
-  var py_name = squash(event);
-  return py_name == "ordercompleted" || py_name == "completedorder";
+var is_order_completed = function(py_name) {
+  return py_name === "ordercompleted" || py_name === "completedorder";
 };
 var experiment_traits = function(props, settings) {
   var experiment = text(first_present(props, ["experiment_name", "experiment_id"]));
   var variation = text(first_present(props, ["variation_name", "variation_id"]));
-  if (experiment == "" || variation == "") {
+  if (experiment === "" || variation === "") {
     return null;
   }
   var traits = dict({});
@@ -331,18 +334,18 @@ var identify = function(call, settings) {
   var ops = [];
   var user_id = text(field(call, "userId", null));
   var traits = field(call, "traits", null);
-  if (!is_object(traits) || count(traits) == 0) {
+  if (!is_object(traits) || count(traits) === 0) {
     var traits = field(field(call, "context", null), "traits", null);
   }
   var props = clean(traits, "", settings);
-  if (user_id != "") {
+  if (user_id !== "") {
     push(ops, ["identify", user_id]);
     props["id"] = text_value(user_id, settings);
   }
   if (count(props) > 0) {
     push(ops, ["set", limited(props, settings)]);
   }
-  if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) == true) {
+  if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) === true) {
     var mobile2 = dict({});
     mobile2[MOBILE_SESSION] = "Yes";
     push(ops, ["set", mobile2]);
@@ -351,14 +354,15 @@ var identify = function(call, settings) {
 };
 var track = function(call, settings) {
   var event = text(field(call, "event", null));
-  if (event == "") {
+  if (event === "") {
     return [];
   }
   var raw = field(call, "properties", null);
   if (!is_object(raw)) {
     var raw = dict({});
   }
-  var order = is_order_completed(event);
+  var squashed = squash(event);
+  var order = is_order_completed(squashed);
   var products = field(raw, "products", null);
   if (order && is_array(products)) {
     var raw = without(raw, "products");
@@ -372,7 +376,7 @@ var track = function(call, settings) {
   var billing = amount(revenue);
   var key_prefix = setting(settings, "prefix_properties") ? prefix_of(event) : "";
   var props = clean(raw, key_prefix, settings);
-  if (!is_missing(billing) && source == "revenue") {
+  if (!is_missing(billing) && source === "revenue") {
     props[key_prefix + "revenue"] = billing;
   }
   if (!is_missing(billing)) {
@@ -382,7 +386,7 @@ var track = function(call, settings) {
   if (order && is_array(products)) {
     add_products(ops, key_prefix, products, timestamp(call), settings);
   }
-  if (squash(event) == "experimentviewed") {
+  if (squashed === "experimentviewed") {
     var traits = experiment_traits(raw, settings);
     if (!is_missing(traits)) {
       push(ops, ["set", traits]);
@@ -393,7 +397,7 @@ var track = function(call, settings) {
 var add_products = function(ops, key_prefix, products, ts, settings) {
   for (var i = 0; i < len(products); i++) {
     var item = limited(clean(products[i], key_prefix, settings), settings);
-    if (count(item) == 0) {
+    if (count(item) === 0) {
       continue;
     }
     if (!is_missing(ts)) {
@@ -408,10 +412,10 @@ var viewed = function(call, kind, label, settings) {
   var props = clean(field(call, "properties", null), key_prefix, settings);
   var py_name = text(field(call, "name", null));
   var category = text(field(call, "category", null));
-  if (py_name != "") {
+  if (py_name !== "") {
     props[key_prefix + "name"] = text_value(py_name, settings);
   }
-  if (category != "") {
+  if (category !== "") {
     props[key_prefix + "category"] = text_value(category, settings);
   }
   return ["record", "Viewed " + label + " " + kind, limited(props, settings)];
@@ -423,44 +427,44 @@ var page = function(call, settings) {
   if (setting(settings, "record_page_view")) {
     var view = dict({});
     var url = text(field(props, "url", null));
-    if (url == "") {
+    if (url === "") {
       var url = text(field(context_page, "url", null));
     }
-    if (url != "") {
+    if (url !== "") {
       view["Viewed URL"] = text_value(url, settings);
     }
     var referrer = text(field(props, "referrer", null));
-    if (referrer == "") {
+    if (referrer === "") {
       var referrer = text(field(context_page, "referrer", null));
     }
-    view["Referrer"] = referrer != "" ? text_value(referrer, settings) : "Direct";
+    view["Referrer"] = referrer !== "" ? text_value(referrer, settings) : "Direct";
     push(ops, ["record", PAGE_VIEW, view]);
   }
   var py_name = text(field(call, "name", null));
-  if (py_name == "") {
+  if (py_name === "") {
     var py_name = text(field(props, "name", null));
   }
   var category = text(field(call, "category", null));
-  if (category == "") {
+  if (category === "") {
     var category = text(field(props, "category", null));
   }
   var label = "";
-  if (py_name != "" && setting(settings, "track_named_pages")) {
+  if (py_name !== "" && setting(settings, "track_named_pages")) {
     var label = py_name;
-  } else if (category != "" && setting(settings, "track_categorized_pages")) {
+  } else if (category !== "" && setting(settings, "track_categorized_pages")) {
     var label = category;
   }
-  if (label != "") {
+  if (label !== "") {
     push(ops, viewed(call, "Page", label, settings));
   }
   return ops;
 };
 var screen = function(call, settings) {
   var py_name = text(field(call, "name", null));
-  if (py_name == "") {
+  if (py_name === "") {
     var py_name = text(field(field(call, "properties", null), "name", null));
   }
-  if (py_name == "") {
+  if (py_name === "") {
     return [];
   }
   return [viewed(call, "Screen", py_name, settings)];
@@ -469,10 +473,10 @@ var group = function(call, settings) {
   var key_prefix = prefix_of(setting(settings, "group_prefix"));
   var props = clean(field(call, "traits", null), key_prefix, settings);
   var group_id = text(field(call, "groupId", null));
-  if (group_id != "") {
+  if (group_id !== "") {
     props[key_prefix + "id"] = text_value(group_id, settings);
   }
-  if (count(props) == 0) {
+  if (count(props) === 0) {
     return [];
   }
   return [["set", limited(props, settings)]];
@@ -480,10 +484,10 @@ var group = function(call, settings) {
 var alias = function(call, settings) {
   var user_id = text(field(call, "userId", null));
   var previous = text(field(call, "previousId", null));
-  if (previous == "") {
+  if (previous === "") {
     var previous = text(field(call, "anonymousId", null));
   }
-  if (user_id == "" || previous == "") {
+  if (user_id === "" || previous === "") {
     return [];
   }
   return [["alias", user_id, previous]];
@@ -494,9 +498,9 @@ var opted_out = function(call) {
   var names = py_keys(integrations);
   var mine = null;
   for (var i = 0; i < len(names); i++) {
-    if (lower(names[i]) == "kissmetrics") {
+    if (lower(names[i]) === "kissmetrics") {
       var value = integrations[names[i]];
-      if (is_boolean(value) && value == false) {
+      if (is_boolean(value) && value === false) {
         return true;
       }
       if (is_boolean(value) || is_object(value)) {
@@ -505,7 +509,7 @@ var opted_out = function(call) {
     }
   }
   var everything = field(integrations, "All", null);
-  return is_boolean(everything) && everything == false && is_missing(mine);
+  return is_boolean(everything) && everything === false && is_missing(mine);
 };
 var map_call = function(call, settings) {
   var rule = field(RULES, text(field(call, "type", null)), null);

@@ -72,6 +72,14 @@ def is_array(x):
     return isinstance(x, (list, tuple))
 
 
+def py_eq(a, b):
+    """Python's ``a == b``. Rules never call it: the build turns each ``==`` and ``!=`` of a
+    site's rules into a call of its JavaScript twin, which gives Python's answer for JSON
+    values (``True == 1``, ``[1] == [1]``, ``'' != 0``) where JavaScript's ``==`` and ``===``
+    each differ."""
+    return a == b
+
+
 def is_boolean(x):
     return isinstance(x, bool)
 
