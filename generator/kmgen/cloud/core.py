@@ -108,10 +108,11 @@ class Core:
         counts = self.tally.counts
         submit = self.sender.submit
         done = self.done[source]
+        builder, replay, timing = self.builder, self.replay, t if callable(t) else None
         for ordinal, line, raw, item in units:
             unit = _Unit(ordinal)
-            when = t(source, line) if callable(t) else t
-            for event in events(source, line, raw, item, self.builder, when, self.replay):
+            when = t if timing is None else timing(source, line)
+            for event in events(source, line, raw, item, builder, when, replay):
                 if event.__class__ is not Event:
                     counts['rejected'] += 1
                     self.rejects.append(event)
