@@ -214,7 +214,7 @@ def date_value(x):
     or ``+-HH[:MM]`` zone; no zone means UTC. Fractions are floored away.
     """
     if not isinstance(x, str):
-        if not hasattr(x, 'timetuple'):
+        if x is None or isinstance(x, (int, float, list, dict)) or not hasattr(x, 'timetuple'):
             return None
         if not hasattr(x, 'hour'):
             return _days_from_civil(x.year, x.month, x.day) * 86400

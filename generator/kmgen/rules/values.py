@@ -34,14 +34,13 @@ def note(settings, message):
 def scalar(value, settings):
     """A kept leaf value: ISO dates -> unix seconds, numbers normalised, strings made well
     formed and cut to MAX_TEXT, booleans as-is."""
-    seconds = date_value(value)
-    if not is_missing(seconds):
-        return seconds
+    if is_string(value):
+        seconds = date_value(value)
+        return text_value(value, settings) if is_missing(seconds) else seconds
     if is_number(value):
         return norm_number(value)
-    if is_string(value):
-        return text_value(value, settings)
-    return value
+    seconds = date_value(value)
+    return value if is_missing(seconds) else seconds
 
 
 def text_value(value, settings):
@@ -109,14 +108,19 @@ def flatten_into(out, path, obj, depth, settings):
     names = keys(obj)
     for i in range(len(names)):
         value = obj[names[i]]
-        if is_missing(value) or (is_container(value) and deep(depth, settings)):
+        if is_missing(value):
+            continue
+        if is_object(value):
+            if not deep(depth, settings):
+                flatten_into(out, path + well_formed(names[i]) + '.', value, depth + 1, settings)
+            continue
+        listed = is_array(value)
+        if listed and deep(depth, settings):
             continue
         key = path + well_formed(names[i])
-        if is_object(value):
-            flatten_into(out, key + '.', value, depth + 1, settings)
-        elif path == '' and field(RESERVED, key, False):
+        if path == '' and field(RESERVED, key, False):
             note(settings, 'dropped: reserved name ' + key)
-        elif is_array(value):
+        elif listed:
             out[key] = text_value(array_text(value, depth + 1, settings), settings)
         else:
             out[key] = scalar(value, settings)
