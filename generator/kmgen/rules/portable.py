@@ -27,6 +27,9 @@ _ISO = re.compile(
 _DECIMAL = re.compile(r'[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?')
 _MONEY_STRIP = re.compile(r'[$,]')
 _EDGE_SPACE = ' \t\n\r'
+# The last string date_value parsed: a message's timestamp is read by the check, by the
+# request builder and by the rules, the same str object each time.
+_LAST_DATE = [None, None]
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -221,6 +224,8 @@ def date_value(x):
         if x.tzinfo is not None:
             x = x - x.utcoffset()
         return _days_from_civil(x.year, x.month, x.day) * 86400 + x.hour * 3600 + x.minute * 60 + x.second
+    if x is _LAST_DATE[0]:
+        return _LAST_DATE[1]
     # The shortest ISO date is YYYY-MM-DD: a cheap look before the regex.
     m = _ISO.fullmatch(x) if len(x) > 9 and x[4] == '-' else None
     if m is None:
@@ -241,7 +246,9 @@ def date_value(x):
         if zh > 23 or zm > 59:
             return None
         offset = (zh * 3600 + zm * 60) * (-1 if zone[0] == '-' else 1)
-    return _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset
+    _LAST_DATE[:] = [x, seconds]
+    return seconds
 
 
 def parse_money(s):
