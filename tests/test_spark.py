@@ -91,12 +91,12 @@ def _without_t(key):
     return (method, urlsplit(target).path, tuple(p for p in pairs if p[0] not in ('_t', '_d'))), dict(pairs).get('_t')
 
 
-def test_a_killed_partition_attempt_loses_nothing_and_repeats_only_with_the_same_t(session):
+def test_a_killed_partition_attempt_loses_nothing_and_repeats_only_with_the_same_t(session, tmp_path):
     untimed = [{'type': 'track', 'event': 'Played', 'userId': 'u%d' % i, 'properties': {'n': i}}
                for i in range(12000)]
     rdd = session.sparkContext.parallelize([json.dumps(m) for m in untimed], 2).mapPartitions(_kill_first_attempt)
     with FakeKM() as server:
-        result = kmspark.send(rdd, None, 'unused-out', QUICK, untimed_base=BASE, settings=settings(server))
+        result = kmspark.send(rdd, None, str(tmp_path), QUICK, untimed_base=BASE, settings=settings(server))
         acked = server.keys()
         expected = keys(server, untimed)
     times = collections.defaultdict(set)

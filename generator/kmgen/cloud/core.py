@@ -202,7 +202,7 @@ class Summary:
         self.broken = broken
 
 
-def deliver(records, settings, options=None, untimed=None, batch=256):
+def deliver(records, settings, options=None, untimed=None, batch=256, commit=None):
     """Map and deliver ``(source, line, message)`` records from this process; a Spark
     partition calls this with its rows.
 
@@ -214,6 +214,9 @@ def deliver(records, settings, options=None, untimed=None, batch=256):
         untimed: the ``_t`` of messages without a timestamp: a function of (source, line)
             (``from_input(base)`` for a deterministic one), or None for the time they are read.
         batch: records mapped at a time.
+        commit: called with ``(done, dead, rejects)`` as outcomes come in (``done`` maps each
+            source to the ``line - 1`` of its records whose events all ended; a Spark partition
+            journals them); the ``dead`` and ``rejects`` it is given are not kept in the summary.
 
     Returns:
         A ``Summary``; records left unsent (the circuit breaker tripped) are counted as
@@ -232,14 +235,16 @@ def deliver(records, settings, options=None, untimed=None, batch=256):
         dead, rejects, tally = [], [], Tally()
 
         def collect():
-            part, _, more_dead, more_rejects = core.drain()
+            part, done, more_dead, more_rejects = core.drain()
             tally.add(part)
+            if commit is not None:
+                commit(done, more_dead, more_rejects)
+                return
             dead.extend(more_dead)
             rejects.extend(more_rejects)
 
         group, source = [], None
         iterator = iter(records)
-        ordinal = 0
         while True:
             record = next(iterator, None)
             if record is not None:
@@ -260,8 +265,7 @@ def deliver(records, settings, options=None, untimed=None, batch=256):
             if record is None:
                 break
             source = name
-            group.append((ordinal, line, raw, None))
-            ordinal += 1
+            group.append((line - 1, line, raw, None))
         await core.sender.idle()
         core.sender.close()
         collect()

@@ -53,32 +53,44 @@ class Progress:
             pass    # the terminal is gone (SIGHUP): the run goes on
 
 
+def would_send(c, noun='events'):
+    """The line of a dry run: what would be sent (``c`` a ``core.Tally``)."""
+    return 'kmgen send: would send %s %s (%s requests), rejected %s' % (
+        _n(c['delivered']), noun, _n(c['requests']), _n(c['rejected']))
+
+
+def outcome(c, elapsed, noun='events', skipped=0, journal_path=None, where=''):
+    """The lines every send ends with, whatever ran it (``kmgen send``, its Spark path):
+    delivered, failed, not attempted and rejected, what an earlier run did, the top reasons.
+    ``where`` follows the time (such as ' over 4 partitions')."""
+    rate = ''
+    if c['delivered']:
+        rate = ' (%s %s/s)' % (_n(int(c['delivered'] / elapsed)) if elapsed > 0 else '-', noun)
+    head = 'kmgen send: delivered %s %s (%s requests) in %.2fs%s%s; failed %s, not attempted %s, rejected %s' % (
+        _n(c['delivered']), noun, _n(c['requests']), elapsed, rate, where, _n(c['failed']), _n(c['unfinished']),
+        _n(c['rejected']))
+    if c['retried']:
+        head += '; %s retries' % _n(c['retried'])
+    lines = [head]
+    if skipped:
+        lines.append('kmgen send: skipped %s lines done by an earlier run (journal %s)' % (_n(skipped), journal_path))
+    if c.reasons:
+        top = c.reasons.most_common(TOP_REASONS)
+        lines.append('kmgen send: failures: ' + '; '.join('%s x %s' % (_n(count), reason) for reason, count in top)
+                     + ('; ...' if len(c.reasons) > TOP_REASONS else ''))
+    return lines
+
+
 def summary(run, dry_run=False, rerun='the same command'):
     """The closing lines of a run (``run`` is a ``pipeline.Run``)."""
     c = run.tally
     noun = 'records' if run.replay else 'events'
     lines = ['kmgen send: rejected %s' % error for error in run.first_rejects[:10]]
     if dry_run:
-        lines.append('kmgen send: would send %s %s (%s requests), rejected %s' % (
-            _n(c['delivered']), noun, _n(c['requests']), _n(c['rejected'])))
+        lines.append(would_send(c, noun))
         lines += ['kmgen send: %s' % error for error in run.read_errors]
         return '\n'.join(lines)
-    rate = ''
-    if c['delivered']:
-        rate = ' (%s %s/s)' % (_n(int(c['delivered'] / run.elapsed)) if run.elapsed > 0 else '-', noun)
-    head = 'kmgen send: delivered %s %s (%s requests) in %.2fs%s; failed %s, not attempted %s, rejected %s' % (
-        _n(c['delivered']), noun, _n(c['requests']), run.elapsed, rate, _n(c['failed']), _n(c['unfinished']),
-        _n(c['rejected']))
-    if c['retried']:
-        head += '; %s retries' % _n(c['retried'])
-    lines.append(head)
-    if run.skipped:
-        lines.append('kmgen send: skipped %s lines done by an earlier run (journal %s)' % (
-            _n(run.skipped), run.journal_path))
-    if c.reasons:
-        top = c.reasons.most_common(TOP_REASONS)
-        lines.append('kmgen send: failures: ' + '; '.join('%s x %s' % (_n(count), reason) for reason, count in top)
-                     + ('; ...' if len(c.reasons) > TOP_REASONS else ''))
+    lines += outcome(c, run.elapsed, noun, run.skipped, run.journal_path)
     if run.dead.count:
         lines.append('kmgen send: %s failed %s written to %s; once the cause is fixed, resend them with '
                      '`kmgen send --replay %s --config ...`' % (_n(run.dead.count), noun, run.dead.path,
