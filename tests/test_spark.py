@@ -128,3 +128,108 @@ def test_kmgen_send_spark_prints_the_summary_and_exits_like_send(session, tmp_pa
     assert 'failed 0, not attempted 0, rejected 1' in err
     assert ('kmgen send: 1 rejected lines written to 1 rejects files (%s ...)'
             % (tmp_path / 'out' / 'part-00000.rejects.jsonl')) in err
+
+
+def _untimed_files(tmp_path, files, per_file):
+    paths, items = [], []
+    for f in range(files):
+        part = [{'type': 'track', 'event': 'Played', 'userId': 'u%d' % i, 'properties': {'n': i}}
+                for i in range(f * per_file, (f + 1) * per_file)]
+        path = tmp_path / ('in-%d.jsonl' % f)
+        path.write_text(''.join(json.dumps(m) + '\n' for m in part))
+        paths.append(str(path))
+        items += part
+    return paths, items
+
+
+def test_kmgen_send_spark_killed_with_its_driver_then_rerun_resends_only_what_was_not_confirmed(session, tmp_path,
+                                                                                                  capsys):
+    """SIGKILL of the whole `kmgen send --spark` (driver, JVM, Python workers) mid-way; the same
+    command again: nothing lost, a repeat only with the same _t, and only what was in flight
+    (at most ACTIVE_LIMIT requests and a batch per partition) goes out twice."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from kmgen.cloud.core import ACTIVE_LIMIT
+    paths, items = _untimed_files(tmp_path, 4, 10000)
+    with FakeKM() as server:
+        toml = tmp_path / 'kmgen.toml'
+        toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (API_KEY, server.url))
+        command = ['send', '--spark', 'local[2]'] + paths + ['--config', str(toml), '--dead-letter',
+                                                              str(tmp_path / 'out'), '--no-progress']
+        proc = subprocess.Popen([sys.executable, '-m', 'kmgen'] + command, start_new_session=True,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 150
+        while len(server.acked) < 16000 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        first = len(server.acked)
+        assert 16000 <= first < 40000, 'not killed mid-way (%d acknowledged)' % first
+        time.sleep(1)       # what the killed workers still had on the wire
+        first = len(server.acked)
+        code = cli.main(command)       # the same command (in this process's Spark session)
+        acked = server.keys()
+        expected = keys(server, items)
+    err = capsys.readouterr().err
+    times = collections.defaultdict(set)
+    for key in acked:
+        request, t = _without_t(key)
+        times[request].add(t)
+    assert sorted(times) == sorted(_without_t(k)[0] for k in expected)    # nothing lost
+    assert [r for r, ts in times.items() if len(ts) != 1] == []           # a repeat has the same _t
+    again = sum(c - 1 for c in collections.Counter(acked).values())
+    assert again <= 2 * (ACTIVE_LIMIT + 256), (again, first)
+    skipped = int(re.search(r'kmgen send: skipped ([\d,]+) lines done by an earlier run \(journal %s\)'
+                            % re.escape(str(tmp_path / 'out' / 'journal')), err).group(1).replace(',', ''))
+    assert skipped >= first - 2 * (ACTIVE_LIMIT + 256)
+    assert 'kmgen send: delivered %s events' % format(40000 - skipped, ',') in err
+    assert code == 0
+
+
+def test_kmgen_send_spark_reads_stdin_dry_runs_without_writing_or_sending_and_honours_rejects(session, tmp_path,
+                                                                                               capsys, monkeypatch):
+    import gzip
+    import io
+    import sys
+    items = timed(200, 0)
+    data = ''.join(json.dumps(m) + '\n' for m in items[:150]) + '\n{"oops"\n' + ''.join(
+        json.dumps(m) + '\n' for m in items[150:])
+    out, rejects = tmp_path / 'out', tmp_path / 'rejects'
+    with FakeKM() as server:
+        toml = tmp_path / 'kmgen.toml'
+        toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (API_KEY, server.url))
+        base = ['send', '--spark', 'local[2]', '-', '--config', str(toml), '--dead-letter', str(out)]
+        monkeypatch.setattr(sys, 'stdin', io.TextIOWrapper(io.BytesIO(gzip.compress(data.encode()))))
+        dry = cli.main(base + ['--dry-run', '--rejects', str(rejects)])
+        printed = capsys.readouterr()
+        sent_by_dry_run = (len(server.received), out.exists(), rejects.exists())
+        monkeypatch.setattr(sys, 'stdin', io.TextIOWrapper(io.BytesIO(data.encode())))
+        code = cli.main(base + ['--rejects', str(rejects)])
+        err = capsys.readouterr().err
+        acked = collections.Counter(server.keys())
+        builder = Builder(settings(server))
+        lines = [r.line() for m in items for r in builder.build(m)]
+        expected = keys(server, items)
+    reject = 'Invalid JSON in <stdin>:152: Expecting \':\' delimiter: line 1 column 8 (char 7).'
+    assert printed.out.splitlines() == lines
+    assert 'kmgen send: rejected %s\nkmgen send: would send 200 events (200 requests), rejected 1\n' % reject \
+        in printed.err
+    assert (dry, sent_by_dry_run) == (1, (0, False, False))
+    assert (code, acked) == (1, collections.Counter(expected))
+    assert 'kmgen send: rejected %s' % reject in err
+    assert ('kmgen send: 1 rejected lines written to 1 rejects files (%s ...)' % (rejects / 'part-00001.rejects.jsonl')
+            in err)
+    record = json.loads((rejects / 'part-00001.rejects.jsonl').read_text())
+    assert (record['source'], record['line'], record['raw']) == ('<stdin>', 152, '{"oops"')
+
+
+def test_kmgen_send_spark_refuses_stdin_with_files_and_replay_naming_the_fix(tmp_path, capsys):
+    (tmp_path / 'a.jsonl').write_text('{}\n')
+    assert cli.main(['send', '--spark', 'local[2]', '-', str(tmp_path / 'a.jsonl'), '--api-key', API_KEY]) == 2
+    assert cli.main(['send', '--spark', 'local[2]', '--replay', str(tmp_path / 'a.jsonl'), '--api-key', API_KEY]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        'Error: --spark reads either stdin (-) or FILES, not both: save stdin to a file and pass it with the others.',
+        'Error: --spark does not replay: resend a dead-letter file with `kmgen send --replay FILE --config ...` '
+        '(without --spark).']
