@@ -407,8 +407,21 @@ def cmd_send(args, options):
         if args.dry_run:
             result = dry_run(source, None, sys.stdout, settings=settings)
         else:
-            result = send(source, None, args.dead_letter or 'kmgen-spark', options, settings=settings,
-                          journal=not args.no_journal, rejects_dir=args.rejects)
+            out_dir = args.dead_letter or 'kmgen-spark'
+            try:
+                result = send(source, None, out_dir, options, settings=settings, journal=not args.no_journal,
+                              rejects_dir=args.rejects)
+            except KmgenError:
+                raise
+            except Exception as err:    # the job failed (a task failed every attempt, an executor was lost)
+                why = (str(err).strip().splitlines() or [type(err).__name__])[0][:500]
+                sys.stderr.write('kmgen send: stopped: the Spark job failed: %s\nkmgen send: run the same command '
+                                 'again: %s\n' % (why, 'what the journal %s holds as done is skipped, and what is '
+                                                        'sent again carries the same _t'
+                                                   % os.path.join(os.path.abspath(out_dir), 'journal')
+                                                   if not args.no_journal else
+                                                   'everything is sent again, with the same _t'))
+                return 1
     finally:
         if from_before is None:
             spark.stop()
