@@ -47,11 +47,15 @@ def main(argv=None):
     for name, (raw, gz) in sizes.items():
         if name.startswith(('kmgen.min.js', 'snippet.html')):
             file_name, site = name[:-1].split(' (')
-            goal = budget['sites'].get(site, {}).get(file_name)
+            goal = budget['goal']['sites'].get(site, {}).get(file_name)
             print(row('%s gzip bytes' % name, '{:,} ({:,} raw)'.format(gz, raw),
                       'floor {:,}; KM loader {:,}; RudderStack 4,716; Segment 5,885'.format(floor_gz, loader_gz),
                       '%.1fx floor' % (gz / floor_gz), '<= {:,}'.format(goal) if goal else '-',
                       ('yes' if gz <= goal else 'no') if goal else '-'))
+    for file_name, goal in budget['goal']['tapstream_adds'].items():
+        added = sizes['%s (tapstream)' % file_name][1] - sizes['%s (shop)' % file_name][1]
+        print(row('Tapstream adds to %s, gzip bytes' % file_name, '{:,}'.format(added), '-', '-',
+                  '<= {:,}'.format(goal), 'yes' if added <= goal else 'no'))
 
     cost, bombs = device.per_call(calls, bombs=not args.no_bombs)
     for label, method, arguments, goal, segment, rudder in device.PAYLOADS:

@@ -1,9 +1,9 @@
 // kmgen js_runtime/device.js: the device-mode boundary shared by the standalone
 // integration and the analytics-next plugin. It copies whatever a page passes into a plain
-// JSON-like message within the rules' limits (docs/mapping.md) (before anything unbounded is walked), runs the
-// transpiled rules and pushes the ops onto window._kmq. Nothing here throws into the page,
-// whatever it is given (thrown Symbols, Proxies, throwing getters), and no built-in
-// prototype is touched.
+// JSON-like message within the rules' limits (docs/mapping.md), before anything unbounded
+// is walked, runs the transpiled rules and pushes the ops onto window._kmq. Nothing here
+// throws into the page, whatever it is given (thrown Symbols, Proxies, throwing getters),
+// and no built-in prototype is touched.
 
 import { map_call } from './mapping.js';
 import { Dict } from './runtime.js';
@@ -31,17 +31,25 @@ export function describe(thrown) {
   }
 }
 
-// Runs fn(); whatever it throws becomes one warning "<label> <what>: <thrown>".
-export function guard(fn, label, what) {
-  try { return fn(); } catch (e) { warn(label + ' ' + what + ': ' + describe(e)); }
+// Runs fn(); whatever it throws becomes one warning "<what>: <thrown>".
+export function guard(fn, what) {
+  try { return fn(); } catch (e) { warn(what + ': ' + describe(e)); }
+}
+
+// A call as its warnings name it: track("Order Completed"), page("Docs"), identify(), the
+// name cut at 50 units. Given only messages the boundary built or copied (no getters, no
+// Proxies), and reading only their strings, so it never throws.
+export function label(call) {
+  var name = call.event || call.name;
+  return (typeof call.type === 'string' ? call.type : 'send') + '(' + (typeof name === 'string' ? JSON.stringify(name.slice(0, 50)) : '') + ')';
 }
 
 // JSON.parse(JSON.stringify(value)) with the limits above and without its failure modes:
 // a getter, trap or toJSON that throws, a circular reference, or a limit drops only that
 // value, and the first reason waits in `pending` for the call's one warning. Objects come
 // out prototype-free (so "__proto__" is just a key); null stays null (the rules decide what
-// it means), undefined members are left out, as JSON.stringify does. Module state, saved and restored by copy(), since a getter
-// may call the API again.
+// it means), undefined members are left out, as JSON.stringify does. Module state, saved
+// and restored by copy(), since a getter may call the API again.
 var stack = [], work = 0, problem = '', pending = '';
 
 function note(why) {
@@ -95,7 +103,7 @@ function walk(v, depth) {
         out[key] = item;
       }
     }
-    stack.length = mark;
+    stack.pop();
     return out;
   } catch (e) {
     stack.length = mark;
@@ -107,7 +115,7 @@ function walk(v, depth) {
 // `value` copied within the limits; what had to be dropped waits for send()'s warning.
 // `depth` is the value's level in its message (0 for the message, 1 for its properties).
 export function copy(value, depth) {
-  var saved = [stack, work, problem];
+  var savedStack = stack, savedWork = work, savedProblem = problem;
   stack = [];
   work = WORK;
   problem = '';
@@ -117,9 +125,9 @@ export function copy(value, depth) {
     pending = pending || problem;
     return value;
   } finally {
-    stack = saved[0];
-    work = saved[1];
-    problem = saved[2];
+    stack = savedStack;
+    work = savedWork;
+    problem = savedProblem;
   }
 }
 
@@ -151,25 +159,25 @@ export function queue() {
 
 export var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
 
-// Map one normalised call with the rules and push its ops; one warning names the first
-// thing the copy or the rules dropped or cut (the rules note theirs in settings.notes; an
-// opt-out is the page's own choice, not worth a warning). With state.debug set (tests,
-// `kmgen parity`), the call is kept in state.messages.
-export function send(call, settings, label, state) {
+// Map one normalised call with the rules and push its ops; one warning, naming the call,
+// says the first thing the copy or the rules dropped or cut (the rules note theirs in
+// settings.notes; an opt-out is the page's own choice, not worth a warning). With
+// state.debug set (tests, `kmgen parity`), the call is kept in state.messages.
+export function send(call, settings, state) {
   if (state.debug) state.messages.push(call);
   var notes = settings.notes, ops = map_call(call, settings), q = queue(), why = pending || notes[0] || '';
   pending = '';
-  notes.length = 0;
-  if (why && why.indexOf('opted out') < 0) warn(label + ': ' + why + '.');
+  if (notes.length) notes.length = 0;
+  if (why && why.indexOf('opted out') < 0) warn(label(call) + ': ' + why + '.');
   for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
 }
 
 // A whole Segment/RudderStack-shaped message (a server's, or analytics-next's event): copied
 // within the limits, then mapped. `extra` (the boundary's own fields) is added unchecked.
-export function sendMessage(message, extra, settings, label, state) {
+export function sendMessage(message, extra, settings, state) {
   var call = copy(message);
   if (call === null || typeof call !== 'object' || Array.isArray(call)) call = new Dict();
-  send(assign(call, extra), settings, label, state);
+  send(assign(call, extra), settings, state);
 }
 
 // A name or id as the rules take it: strings (never cut; past NAME units, none), and finite
@@ -180,17 +188,14 @@ export function text(x) {
 
 // alias() without a previousId: the current Kissmetrics identity, KM.i(), as soon as the
 // library has it (functions on _kmq run once it loads), never undefined.
-export function aliasToCurrentIdentity(userId, settings, label, state) {
+export function aliasToCurrentIdentity(userId, settings, state) {
   var w = window;
   function run() {
     guard(function () {
       var current = w.KM.i();
-      if (current === null || current === undefined || current === '') {
-        warn(label + ': no Kissmetrics identity to alias from; pass a previousId.');
-      } else {
-        send({type: 'alias', userId: userId, previousId: text(current)}, settings, label, state);
-      }
-    }, label, 'failed');
+      if (current === null || current === undefined || current === '') warn('alias(): no Kissmetrics identity to alias from; pass a previousId.');
+      else send({type: 'alias', userId: userId, previousId: text(current)}, settings, state);
+    }, 'alias() failed');
   }
   if (w.KM && typeof w.KM.i === 'function') run();
   else queue().push(run);

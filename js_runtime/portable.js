@@ -2,18 +2,38 @@
 // Exported under the names Transcrypt emits (`keys` -> `py_keys`). Touches no built-in
 // prototype and creates no global. Both twins run tests/vectors/helpers.json.
 
+import { Dict } from './runtime.js';
+
 var hasOwn = Object.prototype.hasOwnProperty;
 var toString = Object.prototype.toString;
 var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
 var DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
-var DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+// The rules' own objects and the device's copies are Dicts: one prototype check decides them.
 export function is_object(x) {
-  return x !== null && typeof x === 'object' && !Array.isArray(x) && toString.call(x) !== '[object Date]';
+  return x instanceof Dict || x !== null && typeof x === 'object' && !Array.isArray(x) && toString.call(x) !== '[object Date]';
 }
 
 export function is_array(x) {
   return Array.isArray(x);
+}
+
+// Python's == for JSON values (each == and != of a site's rules compiles to this): a boolean
+// equals the number it stands for, containers compare by value, nothing else converts.
+export function py_eq(a, b) {
+  if (a === b) return true;
+  var ta = typeof a, tb = typeof b, i, names;
+  if (ta === 'boolean' || tb === 'boolean') return (ta === 'number' || tb === 'number') && +a === +b;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (i = 0; i < a.length; i++) if (!py_eq(a[i], b[i])) return false;
+    return true;
+  }
+  if (!is_object(a) || !is_object(b)) return false;
+  names = Object.keys(a);
+  if (names.length !== Object.keys(b).length) return false;
+  for (i = 0; i < names.length; i++) if (!hasOwn.call(b, names[i]) || !py_eq(a[names[i]], b[names[i]])) return false;
+  return true;
 }
 
 export function is_boolean(x) {
@@ -37,6 +57,8 @@ export function py_keys(d) {
 }
 
 export function field(d, key, fallback) {
+  // A Dict's chain holds no inherited names, so what it reads is its own.
+  if (d instanceof Dict) { var v = d[key]; return v !== undefined ? v : fallback; }
   return is_object(d) && hasOwn.call(d, key) && d[key] !== undefined ? d[key] : fallback;
 }
 
@@ -52,58 +74,40 @@ export function norm_number(x) {
   return x === 0 ? 0 : x;
 }
 
+// Key order is the own-property order JSON.stringify already writes, NaN and the
+// infinities are null, undefined members are left out: JSON.stringify is the twin, but for
+// a lone undefined, which it returns as undefined rather than text.
 export function json_compact(x) {
-  if (typeof x === 'string' || typeof x === 'boolean') return JSON.stringify(x);
-  if (is_missing(x)) return 'null';
-  if (typeof x === 'number') return String(x);
-  if (Array.isArray(x)) {
-    var items = [];
-    for (var i = 0; i < x.length; i++) items.push(x[i] === undefined ? 'null' : json_compact(x[i]));
-    return '[' + items.join(',') + ']';
-  }
-  if (is_object(x)) {
-    var names = py_keys(x), parts = [];
-    for (var j = 0; j < names.length; j++) {
-      if (x[names[j]] !== undefined) parts.push(JSON.stringify(names[j]) + ':' + json_compact(x[names[j]]));
-    }
-    return '{' + parts.join(',') + '}';
-  }
-  return JSON.stringify(x);
+  return x === undefined ? 'null' : JSON.stringify(x);
 }
 
 export function to_str(x) {
   return typeof x === 'object' && x !== null ? json_compact(x) : String(x);
 }
 
-function daysFromCivil(y, m, d) {
-  y -= m <= 2 ? 1 : 0;
-  var era = Math.floor(y / 400);
-  var yoe = y - era * 400;
-  var doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  var doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468;
-}
-
 export function date_value(x) {
-  if (toString.call(x) === '[object Date]') {
+  if (typeof x !== 'string') {
+    if (x === null || typeof x !== 'object' || toString.call(x) !== '[object Date]') return null;
     var t = x.getTime();
     return isFinite(t) ? Math.floor(t / 1000) : null;
   }
-  if (typeof x !== 'string') return null;
-  var m = ISO.exec(x);
+  // The shortest ISO date is YYYY-MM-DD: a cheap look before the regex.
+  var m = x.length > 9 && x.charCodeAt(4) === 45 && ISO.exec(x);
   if (!m) return null;
-  var year = +m[1], month = +m[2], day = +m[3];
-  var hour = +(m[4] || 0), minute = +(m[5] || 0), second = +(m[6] || 0);
-  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
-  var leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  if (day > DAYS_IN_MONTH[month - 1] + (month === 2 && leap ? 1 : 0)) return null;
+  // The calendar is the Date object's (proleptic Gregorian, years 0-9999 as written); a
+  // field out of range rolls the date over, and the round trip catches it.
+  var d = new Date(0), fields = [+m[1], m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0), +(m[6] || 0)];
+  d.setUTCFullYear(fields[0], fields[1], fields[2]);
+  d.setUTCHours(fields[3], fields[4], fields[5]);
+  var got = [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
+  for (var i = 0; i < 6; i++) if (got[i] !== fields[i]) return null;
   var offset = 0, zone = m[7];
   if (zone && zone !== 'Z') {
     var zh = +zone.slice(1, 3), zm = zone.length > 3 ? +zone.slice(-2) : 0;
     if (zh > 23 || zm > 59) return null;
     offset = (zh * 3600 + zm * 60) * (zone.charAt(0) === '-' ? -1 : 1);
   }
-  return daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+  return d.getTime() / 1000 - offset;
 }
 
 export function parse_money(s) {

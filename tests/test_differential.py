@@ -1,6 +1,9 @@
 """Generated messages through CPython and the transpiled rules: any difference is a drift
 between the two runtimes (Hypothesis shrinks it to the smallest message that shows it)."""
 
+import calendar
+import datetime
+import random
 import string
 
 from hypothesis import HealthCheck, given, settings
@@ -53,3 +56,47 @@ def test_both_runtimes_agree_on_generated_messages(batch):
     js = engine.run([{'call': call, 'settings': s} for call, s in batch])
     for (call, s), js_line in zip(batch, js):
         assert portable.json_compact(map_call(call, s)) == js_line, call
+
+
+def _iso_oracle(y, mo, d, h, mi, s, zone):
+    """Unix seconds from Python's datetime (an independent calendar), or None when a field
+    is out of range. The Gregorian calendar repeats every 400 years (146,097 days), so any
+    year 0-9999 is read as one in 400-799."""
+    if not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y % 400 + 400, mo)[1] and h <= 23 and mi <= 59
+            and s <= 59):
+        return None
+    offset = 0
+    if zone not in ('', 'Z'):
+        zh, zm = int(zone[1:3]), int(zone[-2:]) if len(zone) > 3 else 0
+        if zh > 23 or zm > 59:
+            return None
+        offset = (zh * 3600 + zm * 60) * (-1 if zone[0] == '-' else 1)
+    moment = datetime.datetime(y % 400 + 400, mo, d, h, mi, s, tzinfo=datetime.timezone.utc)
+    return int(moment.timestamp()) + (y // 400 - 1) * 146097 * 86400 - offset
+
+
+def test_iso_dates_agree_with_pythons_calendar_in_both_runtimes():
+    rng = random.Random(11)
+    texts, expected = [], []
+    for _ in range(6000):
+        y, mo, d = rng.choice([rng.randint(0, 9999), rng.choice([0, 1, 100, 1600, 1900, 1969, 1970, 2000, 2024])]), \
+            rng.randint(0, 13), rng.choice([rng.randint(0, 32), 28, 29, 30, 31])
+        h, mi, s = rng.randint(0, 25), rng.randint(0, 61), rng.randint(0, 61)
+        zone = rng.choice(['', 'Z', '%s%02d' % (rng.choice('+-'), rng.randint(0, 25)),
+                           '%s%02d%s%02d' % (rng.choice('+-'), rng.randint(0, 25), rng.choice(['', ':']),
+                                             rng.randint(0, 61))])
+        day = '%04d-%02d-%02d' % (y, mo, d)
+        form = rng.randrange(3)
+        if form == 0:
+            texts.append(day)
+            expected.append(_iso_oracle(y, mo, d, 0, 0, 0, ''))
+        elif form == 1:
+            texts.append('%sT%02d:%02d%s' % (day, h, mi, zone))
+            expected.append(_iso_oracle(y, mo, d, h, mi, 0, zone))
+        else:
+            texts.append('%sT%02d:%02d:%02d%s%s' % (day, h, mi, s, rng.choice(['', '.5', '.999999']), zone))
+            expected.append(_iso_oracle(y, mo, d, h, mi, s, zone))
+    assert sum(e is not None for e in expected) > 1500  # enough valid dates, and enough invalid ones
+    assert [portable.date_value(t) for t in texts] == expected
+    js = engine.run([{'helper': 'date_value', 'args': [t]} for t in texts])
+    assert js == [portable.json_compact(e) for e in expected]

@@ -244,3 +244,56 @@ def test_init_writes_every_setting_and_a_build_needs_only_the_key(tmp_path):
     assert proc.returncode == 0, proc.stderr
     for name in FILES:
         assert (target / 'other' / name).read_bytes() == (target / 'dist' / 'my-shop' / name).read_bytes()
+
+
+EQUALITY_RULES = '''from kmgen.rules.portable import field
+
+
+def after(call, ops, settings):
+    code = field(call, 'code', None)
+    if code == 0 or code == 'yes' or code == True:
+        return []
+    if code != 1:
+        return ops
+    return [['set', {'one': 'true'}]]
+'''
+
+
+def test_equality_in_rules_is_pythons_in_the_browser_too(tmp_path):
+    # Transcrypt writes == as JavaScript's loose one: '' == 0, '0' == 0, [] == 0, '1' == 1,
+    # [1] == 1, ['yes'] == 'yes'; JavaScript's === would say True != 1, False != 0, [1] != [1].
+    # Python says otherwise on each, and the build must make the browser agree.
+    cwd = site_dir(tmp_path, EQUALITY_RULES)
+    settings = config.load(cwd / 'kmgen.toml')
+    rules, site = config.rule_settings(settings), ruleset.load(settings)
+    codes = [0, 1, True, 'yes', '', '0', ' ', '1', '1.0', [], [0], [1], ['yes'], False, None, {}, 0.0, 1.0,
+             '\t1\n', {'a': [1]}, [True], [[0]]]
+    calls = [{'type': 'track', 'event': 'E', 'code': code} for code in codes]
+    expected = [canonical(site.map(call, rules)) for call in calls]
+    lines = engine.run([{'call': call, 'settings': rules} for call in calls], ruleset=site)
+    assert [canonical(json.loads(line)) for line in lines] == expected
+    # CPython's own == decided: 0, False and 0.0 (== 0), 1, True and 1.0 (== True) and 'yes' drop.
+    assert [c for c, e in zip(codes, expected) if e == '[]'] == [0, 1, True, 'yes', False, 0.0, 1.0]
+
+
+LIST_EQUALITY_RULES = '''from kmgen.rules.portable import field
+
+
+def after(call, ops, settings):
+    if field(call, 'code', None) == [1, {'a': True}]:
+        return []
+    return ops
+'''
+
+
+def test_containers_compare_by_value_in_the_browser_as_in_cpython(tmp_path):
+    cwd = site_dir(tmp_path, LIST_EQUALITY_RULES)
+    settings = config.load(cwd / 'kmgen.toml')
+    rules, site = config.rule_settings(settings), ruleset.load(settings)
+    codes = [[1, {'a': True}], [True, {'a': 1}], [1.0, {'a': 1.0}], [1, {'a': True, 'b': 1}], [1], [1, {}],
+             [1, {'b': True}], [[1], {'a': True}], '1,[object Object]']
+    calls = [{'type': 'track', 'event': 'E', 'code': code} for code in codes]
+    expected = [canonical(site.map(call, rules)) for call in calls]
+    lines = engine.run([{'call': call, 'settings': rules} for call in calls], ruleset=site)
+    assert [canonical(json.loads(line)) for line in lines] == expected
+    assert [e == '[]' for e in expected] == [True] * 3 + [False] * 6

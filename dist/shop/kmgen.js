@@ -1,4 +1,4 @@
-/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and the site's kmgen.toml | do not edit: rebuild with `kmgen build` */
+/* kmgen 0.1.0 | generated from kmgen.toml | do not edit: rebuild with `kmgen build` */
 (() => {
   // runtime.js
   function Dict() {
@@ -21,9 +21,8 @@
   var toString = Object.prototype.toString;
   var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
   var DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
-  var DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
   function is_object(x) {
-    return x !== null && typeof x === "object" && !Array.isArray(x) && toString.call(x) !== "[object Date]";
+    return x instanceof Dict || x !== null && typeof x === "object" && !Array.isArray(x) && toString.call(x) !== "[object Date]";
   }
   function is_array(x) {
     return Array.isArray(x);
@@ -44,6 +43,10 @@
     return is_object(d) ? Object.keys(d) : [];
   }
   function field(d, key, fallback) {
+    if (d instanceof Dict) {
+      var v = d[key];
+      return v !== void 0 ? v : fallback;
+    }
     return is_object(d) && hasOwn.call(d, key) && d[key] !== void 0 ? d[key] : fallback;
   }
   function push(list, x) {
@@ -56,54 +59,31 @@
     return x === 0 ? 0 : x;
   }
   function json_compact(x) {
-    if (typeof x === "string" || typeof x === "boolean") return JSON.stringify(x);
-    if (is_missing(x)) return "null";
-    if (typeof x === "number") return String(x);
-    if (Array.isArray(x)) {
-      var items = [];
-      for (var i = 0; i < x.length; i++) items.push(x[i] === void 0 ? "null" : json_compact(x[i]));
-      return "[" + items.join(",") + "]";
-    }
-    if (is_object(x)) {
-      var names = py_keys(x), parts = [];
-      for (var j = 0; j < names.length; j++) {
-        if (x[names[j]] !== void 0) parts.push(JSON.stringify(names[j]) + ":" + json_compact(x[names[j]]));
-      }
-      return "{" + parts.join(",") + "}";
-    }
-    return JSON.stringify(x);
+    return x === void 0 ? "null" : JSON.stringify(x);
   }
   function to_str(x) {
     return typeof x === "object" && x !== null ? json_compact(x) : String(x);
   }
-  function daysFromCivil(y, m, d) {
-    y -= m <= 2 ? 1 : 0;
-    var era = Math.floor(y / 400);
-    var yoe = y - era * 400;
-    var doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-    var doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-    return era * 146097 + doe - 719468;
-  }
   function date_value(x) {
-    if (toString.call(x) === "[object Date]") {
+    if (typeof x !== "string") {
+      if (x === null || typeof x !== "object" || toString.call(x) !== "[object Date]") return null;
       var t = x.getTime();
       return isFinite(t) ? Math.floor(t / 1e3) : null;
     }
-    if (typeof x !== "string") return null;
-    var m = ISO.exec(x);
+    var m = x.length > 9 && x.charCodeAt(4) === 45 && ISO.exec(x);
     if (!m) return null;
-    var year = +m[1], month = +m[2], day = +m[3];
-    var hour = +(m[4] || 0), minute = +(m[5] || 0), second = +(m[6] || 0);
-    if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
-    var leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-    if (day > DAYS_IN_MONTH[month - 1] + (month === 2 && leap ? 1 : 0)) return null;
+    var d = /* @__PURE__ */ new Date(0), fields = [+m[1], m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0), +(m[6] || 0)];
+    d.setUTCFullYear(fields[0], fields[1], fields[2]);
+    d.setUTCHours(fields[3], fields[4], fields[5]);
+    var got = [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
+    for (var i = 0; i < 6; i++) if (got[i] !== fields[i]) return null;
     var offset = 0, zone = m[7];
     if (zone && zone !== "Z") {
       var zh = +zone.slice(1, 3), zm = zone.length > 3 ? +zone.slice(-2) : 0;
       if (zh > 23 || zm > 59) return null;
       offset = (zh * 3600 + zm * 60) * (zone.charAt(0) === "-" ? -1 : 1);
     }
-    return daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+    return d.getTime() / 1e3 - offset;
   }
   function parse_money(s) {
     if (typeof s !== "string") return null;
@@ -226,7 +206,7 @@
       var key = path + well_formed(names[i]);
       if (is_object(value)) {
         flatten_into(out, key + ".", value, depth + 1, settings);
-      } else if (field(RESERVED, key, false)) {
+      } else if (path === "" && field(RESERVED, key, false)) {
         note(settings, "dropped: reserved name " + key);
       } else if (is_array(value)) {
         out[key] = text_value(array_text(value, depth + 1, settings), settings);
@@ -255,8 +235,8 @@
     }
     return out;
   };
-  var prefix_of = function(label) {
-    return label + " - ";
+  var prefix_of = function(label2) {
+    return label2 + " - ";
   };
   var text = function(value) {
     if (is_string(value)) {
@@ -280,7 +260,7 @@
     var out = dict({});
     var names = py_keys(obj);
     for (var i = 0; i < len(names); i++) {
-      if (names[i] != py_name) {
+      if (names[i] !== py_name) {
         out[names[i]] = obj[names[i]];
       }
     }
@@ -314,14 +294,13 @@
     }
     return seconds;
   };
-  var is_order_completed = function(event) {
-    var py_name = squash(event);
-    return py_name == "ordercompleted" || py_name == "completedorder";
+  var is_order_completed = function(py_name) {
+    return py_name === "ordercompleted" || py_name === "completedorder";
   };
   var experiment_traits = function(props, settings) {
     var experiment = text(first_present(props, ["experiment_name", "experiment_id"]));
     var variation = text(first_present(props, ["variation_name", "variation_id"]));
-    if (experiment == "" || variation == "") {
+    if (experiment === "" || variation === "") {
       return null;
     }
     var traits = dict({});
@@ -332,18 +311,18 @@
     var ops = [];
     var user_id = text(field(call, "userId", null));
     var traits = field(call, "traits", null);
-    if (!is_object(traits) || count(traits) == 0) {
+    if (!is_object(traits) || count(traits) === 0) {
       var traits = field(field(call, "context", null), "traits", null);
     }
     var props = clean(traits, "", settings);
-    if (user_id != "") {
+    if (user_id !== "") {
       push(ops, ["identify", user_id]);
       props["id"] = text_value(user_id, settings);
     }
     if (count(props) > 0) {
       push(ops, ["set", limited(props, settings)]);
     }
-    if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) == true) {
+    if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) === true) {
       var mobile2 = dict({});
       mobile2[MOBILE_SESSION] = "Yes";
       push(ops, ["set", mobile2]);
@@ -352,14 +331,15 @@
   };
   var track = function(call, settings) {
     var event = text(field(call, "event", null));
-    if (event == "") {
+    if (event === "") {
       return [];
     }
     var raw = field(call, "properties", null);
     if (!is_object(raw)) {
       var raw = dict({});
     }
-    var order = is_order_completed(event);
+    var squashed = squash(event);
+    var order = is_order_completed(squashed);
     var products = field(raw, "products", null);
     if (order && is_array(products)) {
       var raw = without(raw, "products");
@@ -373,7 +353,7 @@
     var billing = amount(revenue);
     var key_prefix = setting(settings, "prefix_properties") ? prefix_of(event) : "";
     var props = clean(raw, key_prefix, settings);
-    if (!is_missing(billing) && source == "revenue") {
+    if (!is_missing(billing) && source === "revenue") {
       props[key_prefix + "revenue"] = billing;
     }
     if (!is_missing(billing)) {
@@ -383,7 +363,7 @@
     if (order && is_array(products)) {
       add_products(ops, key_prefix, products, timestamp(call), settings);
     }
-    if (squash(event) == "experimentviewed") {
+    if (squashed === "experimentviewed") {
       var traits = experiment_traits(raw, settings);
       if (!is_missing(traits)) {
         push(ops, ["set", traits]);
@@ -394,7 +374,7 @@
   var add_products = function(ops, key_prefix, products, ts, settings) {
     for (var i = 0; i < len(products); i++) {
       var item = limited(clean(products[i], key_prefix, settings), settings);
-      if (count(item) == 0) {
+      if (count(item) === 0) {
         continue;
       }
       if (!is_missing(ts)) {
@@ -404,18 +384,18 @@
       push(ops, ["set", item]);
     }
   };
-  var viewed = function(call, kind, label, settings) {
+  var viewed = function(call, kind, label2, settings) {
     var key_prefix = prefix_of(kind);
     var props = clean(field(call, "properties", null), key_prefix, settings);
     var py_name = text(field(call, "name", null));
     var category = text(field(call, "category", null));
-    if (py_name != "") {
+    if (py_name !== "") {
       props[key_prefix + "name"] = text_value(py_name, settings);
     }
-    if (category != "") {
+    if (category !== "") {
       props[key_prefix + "category"] = text_value(category, settings);
     }
-    return ["record", "Viewed " + label + " " + kind, limited(props, settings)];
+    return ["record", "Viewed " + label2 + " " + kind, limited(props, settings)];
   };
   var page = function(call, settings) {
     var ops = [];
@@ -424,44 +404,44 @@
     if (setting(settings, "record_page_view")) {
       var view = dict({});
       var url = text(field(props, "url", null));
-      if (url == "") {
+      if (url === "") {
         var url = text(field(context_page, "url", null));
       }
-      if (url != "") {
+      if (url !== "") {
         view["Viewed URL"] = text_value(url, settings);
       }
       var referrer = text(field(props, "referrer", null));
-      if (referrer == "") {
+      if (referrer === "") {
         var referrer = text(field(context_page, "referrer", null));
       }
-      view["Referrer"] = referrer != "" ? text_value(referrer, settings) : "Direct";
+      view["Referrer"] = referrer !== "" ? text_value(referrer, settings) : "Direct";
       push(ops, ["record", PAGE_VIEW, view]);
     }
     var py_name = text(field(call, "name", null));
-    if (py_name == "") {
+    if (py_name === "") {
       var py_name = text(field(props, "name", null));
     }
     var category = text(field(call, "category", null));
-    if (category == "") {
+    if (category === "") {
       var category = text(field(props, "category", null));
     }
-    var label = "";
-    if (py_name != "" && setting(settings, "track_named_pages")) {
-      var label = py_name;
-    } else if (category != "" && setting(settings, "track_categorized_pages")) {
-      var label = category;
+    var label2 = "";
+    if (py_name !== "" && setting(settings, "track_named_pages")) {
+      var label2 = py_name;
+    } else if (category !== "" && setting(settings, "track_categorized_pages")) {
+      var label2 = category;
     }
-    if (label != "") {
-      push(ops, viewed(call, "Page", label, settings));
+    if (label2 !== "") {
+      push(ops, viewed(call, "Page", label2, settings));
     }
     return ops;
   };
   var screen = function(call, settings) {
     var py_name = text(field(call, "name", null));
-    if (py_name == "") {
+    if (py_name === "") {
       var py_name = text(field(field(call, "properties", null), "name", null));
     }
-    if (py_name == "") {
+    if (py_name === "") {
       return [];
     }
     return [viewed(call, "Screen", py_name, settings)];
@@ -470,10 +450,10 @@
     var key_prefix = prefix_of(setting(settings, "group_prefix"));
     var props = clean(field(call, "traits", null), key_prefix, settings);
     var group_id = text(field(call, "groupId", null));
-    if (group_id != "") {
+    if (group_id !== "") {
       props[key_prefix + "id"] = text_value(group_id, settings);
     }
-    if (count(props) == 0) {
+    if (count(props) === 0) {
       return [];
     }
     return [["set", limited(props, settings)]];
@@ -481,10 +461,10 @@
   var alias = function(call, settings) {
     var user_id = text(field(call, "userId", null));
     var previous = text(field(call, "previousId", null));
-    if (previous == "") {
+    if (previous === "") {
       var previous = text(field(call, "anonymousId", null));
     }
-    if (user_id == "" || previous == "") {
+    if (user_id === "" || previous === "") {
       return [];
     }
     return [["alias", user_id, previous]];
@@ -495,9 +475,9 @@
     var names = py_keys(integrations);
     var mine = null;
     for (var i = 0; i < len(names); i++) {
-      if (lower(names[i]) == "kissmetrics") {
+      if (lower(names[i]) === "kissmetrics") {
         var value = integrations[names[i]];
-        if (is_boolean(value) && value == false) {
+        if (is_boolean(value) && value === false) {
           return true;
         }
         if (is_boolean(value) || is_object(value)) {
@@ -506,7 +486,7 @@
       }
     }
     var everything = field(integrations, "All", null);
-    return is_boolean(everything) && everything == false && is_missing(mine);
+    return is_boolean(everything) && everything === false && is_missing(mine);
   };
   var map_call = function(call, settings) {
     var rule = field(RULES, text(field(call, "type", null)), null);
@@ -541,12 +521,16 @@
       return "a value that cannot be printed";
     }
   }
-  function guard(fn, label, what) {
+  function guard(fn, what) {
     try {
       return fn();
     } catch (e) {
-      warn(label + " " + what + ": " + describe(e));
+      warn(what + ": " + describe(e));
     }
+  }
+  function label(call) {
+    var name = call.event || call.name;
+    return (typeof call.type === "string" ? call.type : "send") + "(" + (typeof name === "string" ? JSON.stringify(name.slice(0, 50)) : "") + ")";
   }
   var stack = [];
   var work = 0;
@@ -626,7 +610,7 @@
           out[key] = item;
         }
       }
-      stack.length = mark;
+      stack.pop();
       return out;
     } catch (e) {
       stack.length = mark;
@@ -635,7 +619,7 @@
     }
   }
   function copy(value, depth) {
-    var saved = [stack, work, problem];
+    var savedStack = stack, savedWork = work, savedProblem = problem;
     stack = [];
     work = WORK;
     problem = "";
@@ -645,9 +629,9 @@
       pending = pending || problem;
       return value;
     } finally {
-      stack = saved[0];
-      work = saved[1];
-      problem = saved[2];
+      stack = savedStack;
+      work = savedWork;
+      problem = savedProblem;
     }
   }
   function ordinary(op) {
@@ -672,33 +656,30 @@
     return w._kmq;
   }
   var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
-  function send(call, settings, label, state) {
+  function send(call, settings, state) {
     if (state.debug) state.messages.push(call);
     var notes = settings.notes, ops = map_call(call, settings), q = queue(), why = pending || notes[0] || "";
     pending = "";
-    notes.length = 0;
-    if (why && why.indexOf("opted out") < 0) warn(label + ": " + why + ".");
+    if (notes.length) notes.length = 0;
+    if (why && why.indexOf("opted out") < 0) warn(label(call) + ": " + why + ".");
     for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
   }
-  function sendMessage(message, extra, settings, label, state) {
+  function sendMessage(message, extra, settings, state) {
     var call = copy(message);
     if (call === null || typeof call !== "object" || Array.isArray(call)) call = new Dict();
-    send(assign(call, extra), settings, label, state);
+    send(assign(call, extra), settings, state);
   }
   function text2(x) {
     return typeof x === "string" ? x.length > NAME ? "" : x : typeof x === "number" && isFinite(x) ? String(x) : "";
   }
-  function aliasToCurrentIdentity(userId, settings, label, state) {
+  function aliasToCurrentIdentity(userId, settings, state) {
     var w = window;
     function run() {
       guard(function() {
         var current = w.KM.i();
-        if (current === null || current === void 0 || current === "") {
-          warn(label + ": no Kissmetrics identity to alias from; pass a previousId.");
-        } else {
-          send({ type: "alias", userId, previousId: text2(current) }, settings, label, state);
-        }
-      }, label, "failed");
+        if (current === null || current === void 0 || current === "") warn("alias(): no Kissmetrics identity to alias from; pass a previousId.");
+        else send({ type: "alias", userId, previousId: text2(current) }, settings, state);
+      }, "alias() failed");
     }
     if (w.KM && typeof w.KM.i === "function") run();
     else queue().push(run);
@@ -709,15 +690,14 @@
   SETTINGS.notes = [];
   var API_NAME = "analytics";
   var INITIAL_PAGE = true;
-  var SLOTS = {
-    identify: ["userId"],
-    track: ["event"],
-    page: ["category", "name"],
-    screen: ["name"],
-    group: ["groupId"],
-    alias: ["userId", "previousId"]
+  var FIELDS = {
+    identify: ["traits", "userId"],
+    track: ["properties", "event"],
+    page: ["properties", "category", "name"],
+    screen: ["properties", "name"],
+    group: ["traits", "groupId"],
+    alias: ["", "userId", "previousId"]
   };
-  var PROPS2 = { track: "properties", page: "properties", screen: "properties", identify: "traits", group: "traits" };
   function load(w, d, nonce) {
     var q = w._kmq = w._kmq || [];
     if (w.KM || q.kmgen) return;
@@ -728,11 +708,11 @@
     w._kmk = w._kmk || "0123456789abcdef0123456789abcdef01234567";
     w.KM_SKIP_PAGE_VIEW = 1;
     function script(src) {
-      var s = d.createElement("script"), first = d.getElementsByTagName("script")[0];
+      var s = d.createElement("script");
       s.async = true;
       s.src = src;
       if (nonce) s.setAttribute("nonce", nonce);
-      (first && first.parentNode ? first.parentNode : d.head || d.documentElement).insertBefore(s, first || null);
+      (d.head || d.documentElement).appendChild(s);
     }
     script("//i.kissmetrics.io/i.js");
     script("//scripts.kissmetrics.io/0123456789abcdef0123456789abcdef01234567.2.js");
@@ -754,32 +734,34 @@
     var first = mobile, userId = null, stubbed = !!state;
     state = api._kmgen = { ready: true, version: "0.1.0", nonce, queue: [], debug: false, messages: [] };
     function call(method2, args) {
-      var label = method2 + "()", slots = SLOTS[method2], message = { type: method2 }, names = [], i = 0;
-      if (method2 === "ready") {
+      var fields = FIELDS[method2], message = { type: method2 }, names = [], i = 0, n = args.length, arg;
+      if (!fields) {
         if (typeof args[0] === "function") w._kmq.push(function() {
-          guard(args[0], "a ready() callback", "threw");
+          guard(args[0], "a ready() callback threw");
         });
         return;
       }
-      for (; i < args.length && (args[i] === null || typeof args[i] !== "object" && typeof args[i] !== "function"); i++) {
-        names.push(text2(args[i]));
-      }
+      for (; i < n && ((arg = args[i]) === null || typeof arg !== "object" && typeof arg !== "function"); i++) names.push(text2(arg));
       while (names.length && !names[names.length - 1]) names.pop();
       if (method2 === "page" && names.length === 1) names.unshift("");
-      for (var s = 0; s < slots.length; s++) if (names[s]) message[slots[s]] = names[s];
-      var props = PROPS2[method2] && args[i] !== null && typeof args[i] === "object" ? copy(args[i++], 1) : null;
+      for (var s = 1; s < fields.length; s++) if (names[s - 1]) message[fields[s]] = names[s - 1];
+      arg = args[i];
+      var props = fields[0] && arg !== null && typeof arg === "object" ? copy(args[i++], 1) : null;
       if (method2 === "page") props = assign(copy(pageDefaults(d, w.location), 1), props);
-      if (props) message[PROPS2[method2]] = props;
-      var options = args[i] !== null && typeof args[i] === "object" ? copy(args[i], 1) : null;
-      if (options && options.integrations) message.integrations = options.integrations;
-      var callback = args[args.length - 1];
-      if (typeof callback === "function") setTimeout(function() {
-        guard(callback, "a " + label + " callback", "threw");
-      }, 0);
+      if (props) message[fields[0]] = props;
+      arg = args[i] !== null && typeof args[i] === "object" ? copy(args[i], 1) : null;
+      if (arg && arg.integrations) message.integrations = arg.integrations;
+      arg = args[n - 1];
+      if (typeof arg === "function") {
+        var what = "a " + label(message) + " callback threw";
+        setTimeout(function() {
+          guard(arg, what);
+        }, 0);
+      }
       message.timestamp = /* @__PURE__ */ new Date();
       if (method2 === "alias") {
         if (!message.userId) return warn("alias() needs the new identity as its first argument; the call was dropped.");
-        if (!message.previousId) return aliasToCurrentIdentity(message.userId, SETTINGS, label, state);
+        if (!message.previousId) return aliasToCurrentIdentity(message.userId, SETTINGS, state);
       } else {
         if (method2 === "track" && !message.event) {
           return warn("track() needs an event name as its first argument; the call was dropped.");
@@ -793,7 +775,7 @@
         }
         message.userId = userId;
       }
-      send(message, SETTINGS, label, state);
+      send(message, SETTINGS, state);
     }
     function expose(method2) {
       api[method2] = function() {
@@ -805,17 +787,17 @@
         return api;
       };
     }
-    for (var method in SLOTS) expose(method);
+    for (var method in FIELDS) expose(method);
     expose("ready");
     state.send = function(message) {
       guard(function() {
-        sendMessage(message, {}, SETTINGS, "send()", state);
-      }, "send()", "failed");
+        sendMessage(message, {}, SETTINGS, state);
+      }, "send() failed");
     };
     w[API_NAME] = api;
     for (var b = 0; b < buffered.length; b++) api[buffered[b][0]].apply(api, buffered[b][1]);
     if (INITIAL_PAGE && !stubbed) api.page();
-  }, "kmgen", "could not start");
+  }, "kmgen could not start");
   function pageDefaults(d, l) {
     var canonical = d.querySelector('link[rel="canonical"]'), href = canonical && canonical.getAttribute("href");
     return {

@@ -1,4 +1,4 @@
-/* kmgen 0.1.0 | generated from generator/kmgen/rules, js_runtime/, templates/ and the site's kmgen.toml and site rules | do not edit: rebuild with `kmgen build` */
+/* kmgen 0.1.0 | generated from kmgen.toml and site rules | do not edit: rebuild with `kmgen build` */
 // runtime.js
 function Dict() {
 }
@@ -20,12 +20,26 @@ var hasOwn = Object.prototype.hasOwnProperty;
 var toString = Object.prototype.toString;
 var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
 var DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
-var DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 function is_object(x) {
-  return x !== null && typeof x === "object" && !Array.isArray(x) && toString.call(x) !== "[object Date]";
+  return x instanceof Dict || x !== null && typeof x === "object" && !Array.isArray(x) && toString.call(x) !== "[object Date]";
 }
 function is_array(x) {
   return Array.isArray(x);
+}
+function py_eq(a, b) {
+  if (a === b) return true;
+  var ta = typeof a, tb = typeof b, i, names;
+  if (ta === "boolean" || tb === "boolean") return (ta === "number" || tb === "number") && +a === +b;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (i = 0; i < a.length; i++) if (!py_eq(a[i], b[i])) return false;
+    return true;
+  }
+  if (!is_object(a) || !is_object(b)) return false;
+  names = Object.keys(a);
+  if (names.length !== Object.keys(b).length) return false;
+  for (i = 0; i < names.length; i++) if (!hasOwn.call(b, names[i]) || !py_eq(a[names[i]], b[names[i]])) return false;
+  return true;
 }
 function is_boolean(x) {
   return typeof x === "boolean";
@@ -43,6 +57,10 @@ function py_keys(d) {
   return is_object(d) ? Object.keys(d) : [];
 }
 function field(d, key, fallback) {
+  if (d instanceof Dict) {
+    var v = d[key];
+    return v !== void 0 ? v : fallback;
+  }
   return is_object(d) && hasOwn.call(d, key) && d[key] !== void 0 ? d[key] : fallback;
 }
 function push(list, x) {
@@ -55,54 +73,31 @@ function norm_number(x) {
   return x === 0 ? 0 : x;
 }
 function json_compact(x) {
-  if (typeof x === "string" || typeof x === "boolean") return JSON.stringify(x);
-  if (is_missing(x)) return "null";
-  if (typeof x === "number") return String(x);
-  if (Array.isArray(x)) {
-    var items = [];
-    for (var i = 0; i < x.length; i++) items.push(x[i] === void 0 ? "null" : json_compact(x[i]));
-    return "[" + items.join(",") + "]";
-  }
-  if (is_object(x)) {
-    var names = py_keys(x), parts = [];
-    for (var j = 0; j < names.length; j++) {
-      if (x[names[j]] !== void 0) parts.push(JSON.stringify(names[j]) + ":" + json_compact(x[names[j]]));
-    }
-    return "{" + parts.join(",") + "}";
-  }
-  return JSON.stringify(x);
+  return x === void 0 ? "null" : JSON.stringify(x);
 }
 function to_str(x) {
   return typeof x === "object" && x !== null ? json_compact(x) : String(x);
 }
-function daysFromCivil(y, m, d) {
-  y -= m <= 2 ? 1 : 0;
-  var era = Math.floor(y / 400);
-  var yoe = y - era * 400;
-  var doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  var doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468;
-}
 function date_value(x) {
-  if (toString.call(x) === "[object Date]") {
+  if (typeof x !== "string") {
+    if (x === null || typeof x !== "object" || toString.call(x) !== "[object Date]") return null;
     var t = x.getTime();
     return isFinite(t) ? Math.floor(t / 1e3) : null;
   }
-  if (typeof x !== "string") return null;
-  var m = ISO.exec(x);
+  var m = x.length > 9 && x.charCodeAt(4) === 45 && ISO.exec(x);
   if (!m) return null;
-  var year = +m[1], month = +m[2], day = +m[3];
-  var hour = +(m[4] || 0), minute = +(m[5] || 0), second = +(m[6] || 0);
-  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
-  var leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  if (day > DAYS_IN_MONTH[month - 1] + (month === 2 && leap ? 1 : 0)) return null;
+  var d = /* @__PURE__ */ new Date(0), fields = [+m[1], m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0), +(m[6] || 0)];
+  d.setUTCFullYear(fields[0], fields[1], fields[2]);
+  d.setUTCHours(fields[3], fields[4], fields[5]);
+  var got = [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
+  for (var i = 0; i < 6; i++) if (got[i] !== fields[i]) return null;
   var offset = 0, zone = m[7];
   if (zone && zone !== "Z") {
     var zh = +zone.slice(1, 3), zm = zone.length > 3 ? +zone.slice(-2) : 0;
     if (zh > 23 || zm > 59) return null;
     offset = (zh * 3600 + zm * 60) * (zone.charAt(0) === "-" ? -1 : 1);
   }
-  return daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+  return d.getTime() / 1e3 - offset;
 }
 function parse_money(s) {
   if (typeof s !== "string") return null;
@@ -225,7 +220,7 @@ var flatten_into = function(out, path, obj, depth, settings) {
     var key = path + well_formed(names[i]);
     if (is_object(value)) {
       flatten_into(out, key + ".", value, depth + 1, settings);
-    } else if (field(RESERVED, key, false)) {
+    } else if (path === "" && field(RESERVED, key, false)) {
       note(settings, "dropped: reserved name " + key);
     } else if (is_array(value)) {
       out[key] = text_value(array_text(value, depth + 1, settings), settings);
@@ -254,8 +249,8 @@ var limited = function(props, settings) {
   }
   return out;
 };
-var prefix_of = function(label2) {
-  return label2 + " - ";
+var prefix_of = function(label3) {
+  return label3 + " - ";
 };
 var text = function(value) {
   if (is_string(value)) {
@@ -279,7 +274,7 @@ var without = function(obj, py_name) {
   var out = dict({});
   var names = py_keys(obj);
   for (var i = 0; i < len(names); i++) {
-    if (names[i] != py_name) {
+    if (names[i] !== py_name) {
       out[names[i]] = obj[names[i]];
     }
   }
@@ -313,14 +308,13 @@ var timestamp = function(call) {
   }
   return seconds;
 };
-var is_order_completed = function(event) {
-  var py_name = squash(event);
-  return py_name == "ordercompleted" || py_name == "completedorder";
+var is_order_completed = function(py_name) {
+  return py_name === "ordercompleted" || py_name === "completedorder";
 };
 var experiment_traits = function(props, settings) {
   var experiment = text(first_present(props, ["experiment_name", "experiment_id"]));
   var variation = text(first_present(props, ["variation_name", "variation_id"]));
-  if (experiment == "" || variation == "") {
+  if (experiment === "" || variation === "") {
     return null;
   }
   var traits = dict({});
@@ -331,18 +325,18 @@ var identify = function(call, settings) {
   var ops = [];
   var user_id = text(field(call, "userId", null));
   var traits = field(call, "traits", null);
-  if (!is_object(traits) || count(traits) == 0) {
+  if (!is_object(traits) || count(traits) === 0) {
     var traits = field(field(call, "context", null), "traits", null);
   }
   var props = clean(traits, "", settings);
-  if (user_id != "") {
+  if (user_id !== "") {
     push(ops, ["identify", user_id]);
     props["id"] = text_value(user_id, settings);
   }
   if (count(props) > 0) {
     push(ops, ["set", limited(props, settings)]);
   }
-  if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) == true) {
+  if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) === true) {
     var mobile2 = dict({});
     mobile2[MOBILE_SESSION] = "Yes";
     push(ops, ["set", mobile2]);
@@ -351,14 +345,15 @@ var identify = function(call, settings) {
 };
 var track = function(call, settings) {
   var event = text(field(call, "event", null));
-  if (event == "") {
+  if (event === "") {
     return [];
   }
   var raw = field(call, "properties", null);
   if (!is_object(raw)) {
     var raw = dict({});
   }
-  var order = is_order_completed(event);
+  var squashed = squash(event);
+  var order = is_order_completed(squashed);
   var products = field(raw, "products", null);
   if (order && is_array(products)) {
     var raw = without(raw, "products");
@@ -372,7 +367,7 @@ var track = function(call, settings) {
   var billing = amount(revenue);
   var key_prefix = setting(settings, "prefix_properties") ? prefix_of(event) : "";
   var props = clean(raw, key_prefix, settings);
-  if (!is_missing(billing) && source == "revenue") {
+  if (!is_missing(billing) && source === "revenue") {
     props[key_prefix + "revenue"] = billing;
   }
   if (!is_missing(billing)) {
@@ -382,7 +377,7 @@ var track = function(call, settings) {
   if (order && is_array(products)) {
     add_products(ops, key_prefix, products, timestamp(call), settings);
   }
-  if (squash(event) == "experimentviewed") {
+  if (squashed === "experimentviewed") {
     var traits = experiment_traits(raw, settings);
     if (!is_missing(traits)) {
       push(ops, ["set", traits]);
@@ -393,7 +388,7 @@ var track = function(call, settings) {
 var add_products = function(ops, key_prefix, products, ts, settings) {
   for (var i = 0; i < len(products); i++) {
     var item = limited(clean(products[i], key_prefix, settings), settings);
-    if (count(item) == 0) {
+    if (count(item) === 0) {
       continue;
     }
     if (!is_missing(ts)) {
@@ -403,18 +398,18 @@ var add_products = function(ops, key_prefix, products, ts, settings) {
     push(ops, ["set", item]);
   }
 };
-var viewed = function(call, kind2, label2, settings) {
+var viewed = function(call, kind2, label3, settings) {
   var key_prefix = prefix_of(kind2);
   var props = clean(field(call, "properties", null), key_prefix, settings);
   var py_name = text(field(call, "name", null));
   var category = text(field(call, "category", null));
-  if (py_name != "") {
+  if (py_name !== "") {
     props[key_prefix + "name"] = text_value(py_name, settings);
   }
-  if (category != "") {
+  if (category !== "") {
     props[key_prefix + "category"] = text_value(category, settings);
   }
-  return ["record", "Viewed " + label2 + " " + kind2, limited(props, settings)];
+  return ["record", "Viewed " + label3 + " " + kind2, limited(props, settings)];
 };
 var page = function(call, settings) {
   var ops = [];
@@ -423,44 +418,44 @@ var page = function(call, settings) {
   if (setting(settings, "record_page_view")) {
     var view = dict({});
     var url = text(field(props, "url", null));
-    if (url == "") {
+    if (url === "") {
       var url = text(field(context_page, "url", null));
     }
-    if (url != "") {
+    if (url !== "") {
       view["Viewed URL"] = text_value(url, settings);
     }
     var referrer = text(field(props, "referrer", null));
-    if (referrer == "") {
+    if (referrer === "") {
       var referrer = text(field(context_page, "referrer", null));
     }
-    view["Referrer"] = referrer != "" ? text_value(referrer, settings) : "Direct";
+    view["Referrer"] = referrer !== "" ? text_value(referrer, settings) : "Direct";
     push(ops, ["record", PAGE_VIEW, view]);
   }
   var py_name = text(field(call, "name", null));
-  if (py_name == "") {
+  if (py_name === "") {
     var py_name = text(field(props, "name", null));
   }
   var category = text(field(call, "category", null));
-  if (category == "") {
+  if (category === "") {
     var category = text(field(props, "category", null));
   }
-  var label2 = "";
-  if (py_name != "" && setting(settings, "track_named_pages")) {
-    var label2 = py_name;
-  } else if (category != "" && setting(settings, "track_categorized_pages")) {
-    var label2 = category;
+  var label3 = "";
+  if (py_name !== "" && setting(settings, "track_named_pages")) {
+    var label3 = py_name;
+  } else if (category !== "" && setting(settings, "track_categorized_pages")) {
+    var label3 = category;
   }
-  if (label2 != "") {
-    push(ops, viewed(call, "Page", label2, settings));
+  if (label3 !== "") {
+    push(ops, viewed(call, "Page", label3, settings));
   }
   return ops;
 };
 var screen = function(call, settings) {
   var py_name = text(field(call, "name", null));
-  if (py_name == "") {
+  if (py_name === "") {
     var py_name = text(field(field(call, "properties", null), "name", null));
   }
-  if (py_name == "") {
+  if (py_name === "") {
     return [];
   }
   return [viewed(call, "Screen", py_name, settings)];
@@ -469,10 +464,10 @@ var group = function(call, settings) {
   var key_prefix = prefix_of(setting(settings, "group_prefix"));
   var props = clean(field(call, "traits", null), key_prefix, settings);
   var group_id = text(field(call, "groupId", null));
-  if (group_id != "") {
+  if (group_id !== "") {
     props[key_prefix + "id"] = text_value(group_id, settings);
   }
-  if (count(props) == 0) {
+  if (count(props) === 0) {
     return [];
   }
   return [["set", limited(props, settings)]];
@@ -480,10 +475,10 @@ var group = function(call, settings) {
 var alias = function(call, settings) {
   var user_id = text(field(call, "userId", null));
   var previous = text(field(call, "previousId", null));
-  if (previous == "") {
+  if (previous === "") {
     var previous = text(field(call, "anonymousId", null));
   }
-  if (user_id == "" || previous == "") {
+  if (user_id === "" || previous === "") {
     return [];
   }
   return [["alias", user_id, previous]];
@@ -494,9 +489,9 @@ var opted_out = function(call) {
   var names = py_keys(integrations);
   var mine = null;
   for (var i = 0; i < len(names); i++) {
-    if (lower(names[i]) == "kissmetrics") {
+    if (lower(names[i]) === "kissmetrics") {
       var value = integrations[names[i]];
-      if (is_boolean(value) && value == false) {
+      if (is_boolean(value) && value === false) {
         return true;
       }
       if (is_boolean(value) || is_object(value)) {
@@ -505,7 +500,7 @@ var opted_out = function(call) {
     }
   }
   var everything = field(integrations, "All", null);
-  return is_boolean(everything) && everything == false && is_missing(mine);
+  return is_boolean(everything) && everything === false && is_missing(mine);
 };
 var map_call = function(call, settings) {
   var rule = field(RULES, text(field(call, "type", null)), null);
@@ -527,17 +522,17 @@ var CHECKOUT_STEP = "Checkout Step Completed";
 var LAST_STEP = "payment";
 var before = function(call, settings) {
   var call_type = text(field(call, "type", null));
-  if (call_type == "track") {
+  if (call_type === "track") {
     var event = text(field(call, "event", null));
     for (var i = 0; i < len(INTERNAL_EVENTS); i++) {
-      if (event == INTERNAL_EVENTS[i]) {
+      if (py_eq(event, INTERNAL_EVENTS[i])) {
         return null;
       }
     }
     var event = field(RENAMED, event, event);
     var props = field(call, "properties", null);
     if (is_object(props)) {
-      if (event == CHECKOUT_STEP && text(field(props, "step", null)) == LAST_STEP) {
+      if (py_eq(event, CHECKOUT_STEP) && py_eq(text(field(props, "step", null)), LAST_STEP)) {
         var event = "Order Completed";
       }
       var products = field(props, "products", null);
@@ -547,7 +542,7 @@ var before = function(call, settings) {
     }
     call["event"] = event;
   }
-  if (call_type == "identify") {
+  if (call_type === "identify") {
     call["traits"] = without_pii(field(call, "traits", null));
   }
   return call;
@@ -561,7 +556,7 @@ var without_pii = function(traits) {
   for (var i = 0; i < len(names); i++) {
     var keep = true;
     for (var j = 0; j < len(PII_TRAITS); j++) {
-      if (names[i] == PII_TRAITS[j]) {
+      if (py_eq(names[i], PII_TRAITS[j])) {
         var keep = false;
       }
     }
@@ -574,7 +569,7 @@ var without_pii = function(traits) {
 var after = function(call, ops, settings) {
   for (var i = 0; i < len(ops); i++) {
     var op = ops[i];
-    if (op[0] == "set") {
+    if (op[0] === "set") {
       var email = field(op[1], "email", null);
       if (is_string(email)) {
         op[1]["email"] = masked(email);
@@ -589,7 +584,7 @@ var masked = function(email) {
   for (var i = 0; i < len(email); i++) {
     if (found) {
       var domain = domain + email[i];
-    } else if (email[i] == "@") {
+    } else if (email[i] === "@") {
       var found = true;
     }
   }
@@ -712,12 +707,16 @@ function describe(thrown) {
     return "a value that cannot be printed";
   }
 }
-function guard(fn, label2, what) {
+function guard(fn, what) {
   try {
     return fn();
   } catch (e) {
-    warn2(label2 + " " + what + ": " + describe(e));
+    warn2(what + ": " + describe(e));
   }
+}
+function label2(call) {
+  var name = call.event || call.name;
+  return (typeof call.type === "string" ? call.type : "send") + "(" + (typeof name === "string" ? JSON.stringify(name.slice(0, 50)) : "") + ")";
 }
 var stack = [];
 var work = 0;
@@ -797,7 +796,7 @@ function walk(v, depth) {
         out[key] = item;
       }
     }
-    stack.length = mark;
+    stack.pop();
     return out;
   } catch (e) {
     stack.length = mark;
@@ -806,7 +805,7 @@ function walk(v, depth) {
   }
 }
 function copy(value, depth) {
-  var saved = [stack, work, problem];
+  var savedStack = stack, savedWork = work, savedProblem = problem;
   stack = [];
   work = WORK;
   problem = "";
@@ -816,9 +815,9 @@ function copy(value, depth) {
     pending = pending || problem;
     return value;
   } finally {
-    stack = saved[0];
-    work = saved[1];
-    problem = saved[2];
+    stack = savedStack;
+    work = savedWork;
+    problem = savedProblem;
   }
 }
 function ordinary(op) {
@@ -843,33 +842,30 @@ function queue() {
   return w._kmq;
 }
 var mobile = /Android|BlackBerry|iPhone|iPad|iPod|Opera Mini|IEMobile/i.test(navigator.userAgent);
-function send(call, settings, label2, state2) {
+function send(call, settings, state2) {
   if (state2.debug) state2.messages.push(call);
   var notes = settings.notes, ops = map_call2(call, settings), q = queue(), why = pending || notes[0] || "";
   pending = "";
-  notes.length = 0;
-  if (why && why.indexOf("opted out") < 0) warn2(label2 + ": " + why + ".");
+  if (notes.length) notes.length = 0;
+  if (why && why.indexOf("opted out") < 0) warn2(label2(call) + ": " + why + ".");
   for (var i = 0; i < ops.length; i++) q.push(ordinary(ops[i]));
 }
-function sendMessage(message, extra, settings, label2, state2) {
+function sendMessage(message, extra, settings, state2) {
   var call = copy(message);
   if (call === null || typeof call !== "object" || Array.isArray(call)) call = new Dict();
-  send(assign(call, extra), settings, label2, state2);
+  send(assign(call, extra), settings, state2);
 }
 function text2(x) {
   return typeof x === "string" ? x.length > NAME ? "" : x : typeof x === "number" && isFinite(x) ? String(x) : "";
 }
-function aliasToCurrentIdentity(userId, settings, label2, state2) {
+function aliasToCurrentIdentity(userId, settings, state2) {
   var w = window;
   function run() {
     guard(function() {
       var current = w.KM.i();
-      if (current === null || current === void 0 || current === "") {
-        warn2(label2 + ": no Kissmetrics identity to alias from; pass a previousId.");
-      } else {
-        send({ type: "alias", userId, previousId: text2(current) }, settings, label2, state2);
-      }
-    }, label2, "failed");
+      if (current === null || current === void 0 || current === "") warn2("alias(): no Kissmetrics identity to alias from; pass a previousId.");
+      else send({ type: "alias", userId, previousId: text2(current) }, settings, state2);
+    }, "alias() failed");
   }
   if (w.KM && typeof w.KM.i === "function") run();
   else queue().push(run);
@@ -888,11 +884,11 @@ function load(w, d, nonce) {
   w._kmk = w._kmk || "fedcba9876543210fedcba9876543210fedcba98";
   w.KM_SKIP_PAGE_VIEW = 1;
   function script(src) {
-    var s = d.createElement("script"), first2 = d.getElementsByTagName("script")[0];
+    var s = d.createElement("script");
     s.async = true;
     s.src = src;
     if (nonce) s.setAttribute("nonce", nonce);
-    (first2 && first2.parentNode ? first2.parentNode : d.head || d.documentElement).insertBefore(s, first2 || null);
+    (d.head || d.documentElement).appendChild(s);
   }
   script("//i.kissmetrics.io/i.js");
   script("//scripts.kissmetrics.io/fedcba9876543210fedcba9876543210fedcba98.2.js");
@@ -925,10 +921,10 @@ function aliasTarget(event) {
 }
 function deliver(ctx) {
   guard(function() {
-    var event = ctx.event, label2 = event.type + "()", userId = event.userId;
+    var event = ctx.event, userId = event.userId;
     if (event.type === "alias" && (userId = aliasTarget(event)) === null) return;
     if (event.type === "alias" && (event.previousId === null || event.previousId === void 0 || event.previousId === "")) {
-      aliasToCurrentIdentity(text2(userId), SETTINGS, label2, state);
+      aliasToCurrentIdentity(text2(userId), SETTINGS, state);
       return;
     }
     var extra = {};
@@ -950,8 +946,8 @@ function deliver(ctx) {
       timestamp: event.timestamp,
       context: event.context,
       integrations: event.integrations
-    }, extra, SETTINGS, label2, state);
-  }, "the call", "failed and was dropped");
+    }, extra, SETTINGS, state);
+  }, "the call failed and was dropped");
   return ctx;
 }
 var plugin = {
@@ -966,7 +962,7 @@ var plugin = {
     guard(function() {
       watchAliases(analytics);
       load(window, document, "");
-    }, "kmgen", "could not load the Kissmetrics library");
+    }, "kmgen could not load the Kissmetrics library");
     return Promise.resolve();
   },
   identify: deliver,

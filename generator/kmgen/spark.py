@@ -9,40 +9,52 @@ clock of the task. For rows of files (``spark.read.text``) the base is the file'
 modification time minus a day, so a whole rerun gives the same ``_t`` too; for other rows it
 is ``untimed_base`` (default: the driver's clock when ``send`` starts, printed in the summary).
 
-Each partition writes its rejects and dead letters to ``out_dir/part-NNNNN.rejects.jsonl`` and
-``part-NNNNN.dead.jsonl`` (written whole at the end of the task, then renamed, so a retried
-task replaces the files of its failed attempt); ``kmgen send --replay`` accepts each dead-letter
-file. On a cluster ``out_dir`` must be a folder every executor can write (a shared mount).
+**Journal.** For rows of files, each task attempt records the lines it has finished
+(delivered, rejected or dead-lettered) in ``out_dir/journal/`` (one file per input block and
+attempt, synced every half second, always after the dead letters and rejects of those lines),
+and every attempt, in this run or a later one, skips the lines some attempt recorded. So the
+same ``send`` run again after a kill, a failed job or a tripped circuit breaker sends only what
+was not finished, and what was in flight goes again with the same ``_t``. Rerun with the same
+files and Spark settings: a block is known by its file and start.
+
+Each attempt writes its rejects and dead letters to ``out_dir/part-NNNNN-<attempt>.rejects.jsonl``
+and ``...dead.jsonl`` as it goes (a file only when it has a line); ``kmgen send --replay``
+accepts each dead-letter file. On a cluster ``out_dir`` must be a folder every executor can
+write (a shared mount).
 """
 
+import collections
 import hashlib
 import os
+import sys
 import time
-from urllib.parse import unquote, urlsplit
+import uuid
 
 from . import config
+from .cloud import report
 from .cloud.core import Tally, deliver, from_input
-from .cloud.journal import Journal
 from .cloud.mapper import Event, events
 from .cloud.readers import json_line
-from .cloud.report import outcome, would_send
 from .cloud.requests import Builder
 from .cloud.sender import Options
 from .errors import KmgenError
 
 DAY = 86400
-STDIN = '<stdin>'
+JOURNAL = 'journal'
+SYNC_EVERY = 0.5     # seconds between syncs of an attempt's files
 SHOW_REJECTS = 10
 
 
 class SparkSummary:
     """What ``send`` did: ``tally`` (counts by outcome and the failure reasons), the files
     written (``dead_files``, ``reject_files``), ``broken`` (why partitions gave up, if any),
-    ``untimed_base``, ``partitions``, ``elapsed`` seconds, ``skipped`` (lines an earlier run
-    did, by the journal in ``journal``) and ``dry_run``."""
+    ``untimed_base``, ``partitions``, ``elapsed`` seconds, ``skipped`` (lines an earlier attempt
+    or run had finished) and ``journal`` (its folder)."""
 
     def __init__(self, tally, dead_files, reject_files, broken, untimed_base, partitions, elapsed, first_rejects,
-                 skipped=0, journal=None, dry_run=False):
+                 skipped=0, journal=None):
+        self.skipped = skipped
+        self.journal = journal
         self.tally = tally
         self.dead_files = dead_files
         self.reject_files = reject_files
@@ -51,9 +63,7 @@ class SparkSummary:
         self.partitions = partitions
         self.elapsed = elapsed
         self.first_rejects = first_rejects
-        self.skipped = skipped
-        self.journal = journal
-        self.dry_run = dry_run
+        self.untimed_used = True
 
     @property
     def delivered(self):
@@ -74,8 +84,7 @@ class SparkSummary:
 
 
 def _rows(source):
-    """An RDD of ``(text, source name or None, block start, modification time, line or None)``
-    from a DataFrame, an RDD of strings or an RDD of ``(line, text)`` read from stdin."""
+    """An RDD of ``(text, file or None, block start, modification time)`` from a DataFrame or an RDD."""
     if hasattr(source, 'rdd') and hasattr(source, 'columns'):
         if 'value' not in source.columns:
             raise KmgenError('The DataFrame has no column "value" (it has %s): pass one JSON message per row in '
@@ -83,99 +92,144 @@ def _rows(source):
         try:
             rows = source.select('value', '_metadata.file_path', '_metadata.file_block_start',
                                  '_metadata.file_modification_time')
-            return rows.rdd.map(lambda r: (r[0], r[1], r[2], r[3], None))
+            return rows.rdd.map(lambda r: (r[0], r[1], r[2], r[3]))
         except Exception:   # not a file scan: rows are known by partition and position
-            return source.select('value').rdd.map(lambda r: (r[0], None, None, None, None))
-    if getattr(source, 'kmgen_stdin', False):
-        return source.map(lambda pair: (pair[1], STDIN, None, None, pair[0]))
-    return source.map(lambda text: (text, None, None, None, None))
+            return source.select('value').rdd.map(lambda r: (r[0], None, None, None))
+    return source.map(lambda text: (text, None, None, None))
 
 
-def local_path(uri):
-    """The local path of a ``file:`` URI (what Spark names a file by), else None."""
-    parts = urlsplit(uri)
-    if parts.scheme in ('', 'file'):
-        return unquote(parts.path)
-    return None
+def _journal_name(source):
+    return hashlib.sha1(source.encode('utf-8', 'surrogatepass')).hexdigest()[:24]
 
 
-class _Journals:
-    """The journals of one partition: one per input split (file and block start), in
-    ``folder``, so that no two tasks write one file. None: keep none."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        self.open = {}      # source -> (Journal, FileState) or None
-
-    def get(self, source, path):
-        if source not in self.open:
-            local = local_path(path) if self.folder and path != STDIN else None
-            if local is None:
-                self.open[source] = None
-            else:
-                name = '%s-%s.journal' % (os.path.basename(local)[:60],
-                                          hashlib.sha1(source.encode('utf-8', 'replace')).hexdigest()[:12])
-                journal = Journal(os.path.join(self.folder, name))
-                self.open[source] = (journal, journal.state(local))
-        return self.open[source]
-
-    def done(self, done):
-        for source, ordinals in done.items():
-            entry = self.open.get(source)
-            if entry is not None:
-                entry[0].done(entry[1], ordinals)
-
-    def close(self):
-        for entry in self.open.values():
-            if entry is not None:
-                entry[0].sync()
-                entry[0].close()
+def _finished(journal_dir, names, source):
+    """The ``(first, last)`` line ranges of ``source`` that some attempt journaled, merged and
+    sorted; a torn last row (a power loss mid-write) is not trusted."""
+    prefix = _journal_name(source) + '.'
+    ranges = []
+    for name in names:
+        if name.startswith(prefix):
+            with open(os.path.join(journal_dir, name), encoding='ascii') as handle:
+                for row in handle:
+                    parts = row.split()
+                    if row.endswith('\n') and len(parts) == 2:
+                        ranges.append((int(parts[0]), int(parts[1])))
+    merged = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(last, merged[-1][1]))
+        else:
+            merged.append((first, last))
+    return merged
 
 
-def _records(index, rows, untimed, journals, skipped):
-    """``(source, line, message)`` for the core (less what a journal holds as done, counted in
-    ``skipped[0]``), and the ``_t`` function of untimed messages."""
+def _records(index, rows, untimed, journal_dir=None, skipped=None):
+    """``(source, line, message)`` for the core, and the ``_t`` function of untimed messages.
+    With ``journal_dir``, lines of files that an attempt journaled are left out (and counted
+    in ``skipped[0]``)."""
     bases = {}
     times = {}
     counters = {}
+    done = {}      # source -> [ranges, position]
+    names = sorted(os.listdir(journal_dir)) if journal_dir else []
 
     def records():
-        done, source, at = [], None, 0
-        for value, path, block, modified, line in rows:
+        for value, path, block, modified in rows:
             if path is None:
-                name = 'partition %d' % index
+                source = 'partition %d' % index
                 base = untimed
-            elif path == STDIN:
-                name, base = STDIN, untimed
             else:
-                name = path if not block else '%s@%d' % (path, block)
-                base = bases.get(name)
+                source = path if not block else '%s@%d' % (path, block)
+                base = bases.get(source)
                 if base is None:
-                    base = bases[name] = int(modified.timestamp()) - DAY
-            if name not in times:
-                times[name] = from_input(base)
-            if line is None:
-                line = counters[name] = counters.get(name, 0) + 1
-            if name != source:
-                source, at = name, 0
-                entry = journals.get(name, path) if path is not None else None
-                done = entry[1].done if entry is not None else []
-            while at < len(done) and done[at][1] <= line - 1:
-                at += 1
-            if at < len(done) and done[at][0] <= line - 1:
-                skipped[0] += 1
-                continue
-            yield name, line, value if value is not None else ''
+                    base = bases[source] = int(modified.timestamp()) - DAY
+            if source not in times:
+                times[source] = from_input(base)
+            line = counters[source] = counters.get(source, 0) + 1
+            if journal_dir and path is not None:
+                state = done.get(source)
+                if state is None:
+                    state = done[source] = [_finished(journal_dir, names, source), 0]
+                ranges = state[0]
+                while state[1] < len(ranges) and ranges[state[1]][1] < line:
+                    state[1] += 1
+                if state[1] < len(ranges) and ranges[state[1]][0] <= line:
+                    skipped[0] += 1
+                    continue
+            yield source, line, value if value is not None else ''
 
     return records(), lambda source, line: times[source](source, line)
 
 
-def _append(path, records):
-    """Append ``records`` as JSONL to ``path``, on disk before it returns."""
-    with open(path, 'a', encoding='utf-8') as handle:
+def _ranges(lines):
+    """Sorted line numbers as ``first last`` rows of runs."""
+    rows, lines = [], sorted(lines)
+    first = last = lines[0]
+    for line in lines[1:]:
+        if line != last + 1:
+            rows.append('%d %d\n' % (first, last))
+            first = line
+        last = line
+    rows.append('%d %d\n' % (first, last))
+    return ''.join(rows)
+
+
+class _Attempt:
+    """One task attempt's files: dead letters and rejects appended as outcomes arrive, the
+    journal of finished lines written after them, everything synced every SYNC_EVERY s."""
+
+    def __init__(self, out_dir, index, journal_dir):
+        tag = '%05d-%s' % (index, uuid.uuid4().hex[:10])
+        self.tag = tag
+        self.paths = {kind: os.path.join(out_dir, 'part-%s.%s.jsonl' % (tag, kind)) for kind in ('dead', 'rejects')}
+        self.journal_dir = journal_dir
+        self.handles = {}
+        self.journals = {}
+        self.pending = collections.defaultdict(list)
+        self.synced = time.monotonic()
+        self.first_rejects = []
+
+    def _append(self, kind, records):
+        if not records:
+            return
+        handle = self.handles.get(kind)
+        if handle is None:
+            handle = self.handles[kind] = open(self.paths[kind], 'a', encoding='utf-8')
         handle.write(''.join(json_line(r) for r in records))
-        handle.flush()
-        os.fsync(handle.fileno())
+
+    def outcomes(self, done, dead, rejects):
+        self._append('dead', dead)
+        self._append('rejects', rejects)
+        self.first_rejects += [r['error'] for r in rejects[:SHOW_REJECTS - len(self.first_rejects)]]
+        if self.journal_dir:
+            for source, lines in done.items():
+                if not source.startswith('partition '):
+                    self.pending[source].extend(lines)
+        if time.monotonic() - self.synced >= SYNC_EVERY:
+            self.sync()
+
+    def sync(self):
+        for handle in self.handles.values():
+            handle.flush()
+            os.fsync(handle.fileno())
+        for source, lines in self.pending.items():
+            if not lines:
+                continue
+            handle = self.journals.get(source)
+            if handle is None:
+                name = '%s.%s.done' % (_journal_name(source), self.tag)
+                handle = self.journals[source] = open(os.path.join(self.journal_dir, name), 'a', encoding='ascii')
+            handle.write(_ranges(lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.pending.clear()
+        self.synced = time.monotonic()
+
+    def close(self):
+        self.sync()
+        for handle in list(self.handles.values()) + list(self.journals.values()):
+            handle.close()
+        return tuple(self.paths[kind] if kind in self.handles else None for kind in ('dead', 'rejects'))
 
 
 def _write(path, records):
@@ -183,91 +237,99 @@ def _write(path, records):
     if not records:
         if os.path.exists(path):
             os.unlink(path)     # a failed attempt left it: this attempt has none
-        return
+        return None
     temp = '%s.%d.tmp' % (path, os.getpid())
-    _append(temp, records)
+    with open(temp, 'w', encoding='utf-8') as handle:
+        handle.write(''.join(json_line(r) for r in records))
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(temp, path)
+    return path
 
 
-def _partition(settings, options, out_dir, rejects_dir, untimed, journal_dir):
+def _partition(settings, options, out_dir, untimed, journal_dir):
     def run(index, rows):
-        journals = _Journals(journal_dir)
         skipped = [0]
-        records, when = _records(index, rows, untimed, journals, skipped)
-        dead_path = os.path.join(out_dir, 'part-%05d.dead.jsonl' % index)
-        rejects_path = os.path.join(rejects_dir, 'part-%05d.rejects.jsonl' % index)
-        dead, rejects, first = [], [], []
-
-        def commit(done, more_dead, more_rejects):
-            first.extend(r['error'] for r in more_rejects[:SHOW_REJECTS - len(first)])
-            if not journals.folder:
-                dead.extend(more_dead)      # written whole at the end: a retried task replaces them
-                rejects.extend(more_rejects)
-                return
-            # As kmgen send: the rejects and dead letters on disk, then the units in the journal.
-            if more_dead:
-                _append(dead_path, more_dead)
-            if more_rejects:
-                _append(rejects_path, more_rejects)
-            journals.done(done)
-
-        try:
-            result = deliver(records, settings, options, untimed=when, commit=commit)
-        finally:
-            journals.close()
-        if not journals.folder:
-            _write(dead_path, dead)
-            _write(rejects_path, rejects)
-        yield (result.tally.counts, dict(result.tally.reasons),
-               dead_path if os.path.exists(dead_path) else None,
-               rejects_path if os.path.exists(rejects_path) else None, result.broken, first, skipped[0])
+        records, when = _records(index, rows, untimed, journal_dir, skipped)
+        attempt = _Attempt(out_dir, index, journal_dir)
+        result = deliver(records, settings, options, untimed=when, on_outcomes=attempt.outcomes)
+        dead, rejects = attempt.close()
+        yield (result.tally.counts, dict(result.tally.reasons), dead, rejects, result.broken,
+               attempt.first_rejects, skipped[0])
     return run
 
 
-def _writable(folder):
-    try:
-        os.makedirs(folder, exist_ok=True)
-        probe = os.path.join(folder, '.kmgen-probe')
-        open(probe, 'w').close()
-        os.unlink(probe)
-    except OSError as err:
-        raise KmgenError('Cannot write to %s: %s. Nothing was sent: pass a folder you can write to.'
-                         % (folder, err.strerror or err)) from None
-    return os.path.abspath(folder)
+def _dry(settings, untimed):
+    """A partition mapped, not sent: its counts, first rejects and the request lines."""
+    def run(index, rows):
+        records, when = _records(index, rows, untimed)
+        builder = Builder(settings)
+        tally = Tally()
+        counts, first, lines = tally.counts, [], []
+        for source, line, value in records:
+            raw = value.encode('utf-8', 'surrogatepass')
+            for event in events(source, line, raw, None, builder, when(source, line), False):
+                if event.__class__ is not Event:
+                    counts['rejected'] += 1
+                    first += [event['error']][:SHOW_REJECTS - len(first)]
+                elif not event.requests:
+                    counts['empty'] += 1
+                else:
+                    counts['delivered'] += 1
+                    counts['requests'] += len(event.requests)
+                    lines.extend(request.line() for request in event.requests)
+        yield counts, first, lines
+    return run
 
 
 def send(source, config_path, out_dir='kmgen-spark', options=None, untimed_base=None, settings=None,
-         journal=True, rejects_dir=None):
+         journal=True):
     """Map and deliver every message of ``source`` from the Spark executors.
 
     Args:
         source: a DataFrame with one JSON message per row in ``value`` (``spark.read.text``),
             or an RDD of message strings.
         config_path: a kmgen.toml (ignored when ``settings`` is given).
-        out_dir: the folder of the dead-letter files and the journals (created).
+        out_dir: the folder of the rejects and dead-letter files (created).
         options: ``cloud.sender.Options`` for each partition (its own connections).
         untimed_base: the base of ``_t`` for untimed rows that are not from a file.
         settings: complete settings instead of ``config_path``.
-        journal: keep a journal of what is done per input split of a local (or shared-mount)
-            file in ``out_dir/journal``, so that the same call again sends only the rest.
-        rejects_dir: the folder of the rejects files (default ``out_dir``).
+        journal: skip what an earlier attempt or run journaled as finished, and journal this
+            run's (rows of files only).
 
     Returns:
         A ``SparkSummary``.
+
+    Raises:
+        KmgenError: ``out_dir`` cannot be written (nothing was sent), or the Spark job
+            failed (what the journal holds is not sent again by a rerun).
     """
     started = time.monotonic()
     settings = settings or config.load(config_path)
     options = options or Options()
     base = int(time.time()) if untimed_base is None else int(untimed_base)
-    out_dir = _writable(out_dir)
-    rejects_dir = _writable(rejects_dir) if rejects_dir else out_dir
-    journal_dir = _writable(os.path.join(out_dir, 'journal')) if journal else None
+    journal_dir = os.path.join(os.path.abspath(out_dir), JOURNAL) if journal else None
+    try:
+        os.makedirs(journal_dir or out_dir, exist_ok=True)
+        probe = os.path.join(journal_dir or out_dir, '.kmgen-probe')
+        open(probe, 'w').close()
+        os.unlink(probe)
+    except OSError as err:
+        raise KmgenError('Cannot write to %s: %s. Nothing was sent: pass a folder you can write to.'
+                         % (out_dir, err.strerror or err)) from None
+    out_dir = os.path.abspath(out_dir)
     rows = _rows(source)
-    results = rows.mapPartitionsWithIndex(_partition(settings, options, out_dir, rejects_dir, base,
-                                                     journal_dir)).collect()
+    try:
+        results = rows.mapPartitionsWithIndex(_partition(settings, options, out_dir, base, journal_dir)).collect()
+    except Exception as err:
+        reason = str(err).strip().splitlines()
+        raise KmgenError('The Spark job failed: %s. Nothing is lost: run the same command again; what the journal '
+                         '%s holds as finished is not sent again, and what was in flight goes with the same _t.'
+                         % (_cause(reason), journal_dir)) from None
     tally = Tally()
     dead, rejects, broken, first, skipped = [], [], [], [], 0
     for counts, reasons, dead_file, reject_file, why, errors, skip in results:
+        skipped += skip
         part = Tally()
         part.counts.update(counts)
         part.reasons.update(reasons)
@@ -275,76 +337,73 @@ def send(source, config_path, out_dir='kmgen-spark', options=None, untimed_base=
         dead += [dead_file] if dead_file else []
         rejects += [reject_file] if reject_file else []
         broken += [why] if why else []
-        first += errors[:SHOW_REJECTS - len(first)]
-        skipped += skip
+        first += errors[:10 - len(first)]
     return SparkSummary(tally, dead, rejects, broken, base, len(results), time.monotonic() - started, first,
                         skipped, journal_dir)
 
 
-def _dry_partition(settings, untimed):
-    def run(index, rows):
-        builder = Builder(settings)
-        records, when = _records(index, rows, untimed, _Journals(None), [0])
-        counts, first = Tally(), []
-        for source, line, text in records:
-            raw = text.encode('utf-8', 'surrogatepass')
-            for event in events(source, line, raw, None, builder, when(source, line)):
-                if event.__class__ is not Event:
-                    counts.counts['rejected'] += 1
-                    if len(first) < SHOW_REJECTS:
-                        first.append(event['error'])
-                elif event.requests:
-                    counts.counts['delivered'] += 1
-                    counts.counts['requests'] += len(event.requests)
-                    for request in event.requests:
-                        yield request.line()
-        yield (counts.counts, first)
-    return run
+def _cause(lines):
+    """The line of a Spark failure that says why (the Python exception a task raised)."""
+    for line in reversed(lines):
+        if line.startswith(('OSError', 'PermissionError', 'KmgenError', 'RuntimeError', 'ValueError')) or \
+                'Error: ' in line and not line.startswith(('\tat ', 'py4j', 'org.apache')):
+            return line.strip()
+    return lines[0] if lines else 'no reason given'
 
 
-def dry_run(source, config_path, out, untimed_base=None, settings=None):
-    """Map ``source`` in the executors and write the requests it would send to ``out`` (a text
-    stream), in order; send nothing and write no file. Returns a ``SparkSummary``."""
-    started = time.monotonic()
-    settings = settings or config.load(config_path)
+def dry_run(source, settings, untimed_base=None, out=None):
+    """Map ``source`` without sending or writing anything: print the requests (METHOD URL
+    [body]) to ``out`` and return the counts (a ``Tally``) and the first rejects."""
     base = int(time.time()) if untimed_base is None else int(untimed_base)
-    tally, first, partitions = Tally(), [], 0
-    for item in _rows(source).mapPartitionsWithIndex(_dry_partition(settings, base)).toLocalIterator():
-        if isinstance(item, str):
-            out.write(item + '\n')
-            continue
-        counts, errors = item
-        partitions += 1
-        for key, value in counts.items():
-            tally.counts[key] += value
+    out = out or sys.stdout
+    tally, first = Tally(), []
+    for counts, errors, lines in _rows(source).mapPartitionsWithIndex(_dry(settings, base)).toLocalIterator():
+        part = Tally()
+        part.counts.update(counts)
+        tally.add(part)
         first += errors[:SHOW_REJECTS - len(first)]
-    return SparkSummary(tally, [], [], [], base, partitions, time.monotonic() - started, first, dry_run=True)
+        if lines:
+            out.write('\n'.join(lines) + '\n')
+    return tally, first
 
 
-def summary_text(result):
-    """The closing lines of ``kmgen send --spark``: those of ``kmgen send`` (``cloud.report``)
-    and the per-partition files."""
+def summary_text(result, rejects_file=None):
+    """The closing lines of ``kmgen send --spark``: ``kmgen send``'s own (``report.outcome``),
+    then where the partitions' files are."""
     c = result.tally
     n = lambda x: format(x, ',')  # noqa: E731
     lines = ['kmgen send: rejected %s' % error for error in result.first_rejects]
-    if result.dry_run:
-        return '\n'.join(lines + [would_send(c)])
-    lines += outcome(c, result.elapsed, skipped=result.skipped, journal_path=result.journal,
-                     where=' over %d partitions' % result.partitions)
+    lines += report.outcome(c, result.elapsed, 'events', result.skipped, result.journal,
+                            ' over %d partitions' % result.partitions)
     if result.dead_files:
         lines.append('kmgen send: %s failed events written to %d dead-letter files (%s ...); once the cause is '
                      'fixed, resend each with `kmgen send --replay FILE --config ...`'
                      % (n(c['failed']), len(result.dead_files), result.dead_files[0]))
     if result.reject_files:
-        lines.append('kmgen send: %s rejected lines written to %d rejects files (%s ...)'
-                     % (n(c['rejected']), len(result.reject_files), result.reject_files[0]))
+        lines.append('kmgen send: %s rejected lines written to %s' % (
+            n(c['rejected']), rejects_file or '%d rejects files (%s ...)' % (len(result.reject_files),
+                                                                             result.reject_files[0])))
     for why in sorted(set(result.broken)):
-        lines.append('kmgen send: stopped: gave up: %s; run the same command again: %s' % (
-            why, 'what the journal %s holds as done is skipped, and what is sent again carries the same _t'
-            % result.journal if result.journal else 'what is sent again carries the same _t'))
-    lines.append('kmgen send: untimed rows not from files got _t from base %d (pass it again to repeat them '
-                 'exactly)' % result.untimed_base)
+        lines.append('kmgen send: stopped: gave up: %s; run the same command again: what the journal holds as '
+                     'finished is not sent again, and what was in flight goes with the same _t' % why)
+    if c['unfinished'] and not result.broken and result.journal:
+        lines.append('kmgen send: run the same command again to send the %s events not attempted' % n(c['unfinished']))
+    if result.untimed_used:
+        lines.append('kmgen send: untimed rows not from files got _t from base %d (pass it again to repeat them '
+                     'exactly)' % result.untimed_base)
     return '\n'.join(lines)
+
+
+def _gather(paths, target):
+    """The partitions' rejects files, concatenated into ``target`` (written whole)."""
+    temp = '%s.%d.tmp' % (target, os.getpid())
+    with open(temp, 'w', encoding='utf-8') as out:
+        for path in paths:
+            with open(path, encoding='utf-8') as handle:
+                out.write(handle.read())
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, target)
 
 
 def session(master, app='kmgen'):
@@ -369,62 +428,49 @@ def _active():
     return SparkSession.getActiveSession()
 
 
-def _stdin_rdd(spark):
-    """The lines of stdin (gzipped or not), read by the driver, as an RDD of ``(line, text)``
-    in ``defaultParallelism`` partitions."""
-    from .cloud.readers import open_input
-    lines = []
-    with open_input('-') as stream:
-        for number, raw in enumerate(stream, 1):
-            if raw.strip():
-                lines.append((number, raw.decode('utf-8', 'surrogateescape').rstrip('\r\n')))
-    rdd = spark.sparkContext.parallelize(lines, max(1, min(len(lines), spark.sparkContext.defaultParallelism)))
-    rdd.kmgen_stdin = True
-    return rdd
-
-
 def cmd_send(args, options):
-    """``kmgen send --spark MASTER FILES...`` (or ``-``: stdin, read by the driver)."""
-    import sys
+    """``kmgen send --spark MASTER FILES...`` (``-`` or no FILE: stdin, read by the driver)."""
     if args.replay:
-        raise KmgenError('--spark does not replay: resend a dead-letter file with `kmgen send --replay FILE '
-                         '--config ...` (without --spark).')
-    stdin = '-' in args.files
-    if stdin and len(args.files) > 1:
-        raise KmgenError('--spark reads either stdin (-) or FILES, not both: save stdin to a file and pass it '
-                         'with the others.')
-    for path in args.files:
-        if path != '-' and not os.path.isfile(path):
-            raise KmgenError('Cannot read %s: %s.' % (path, 'no such file' if not os.path.exists(path)
-                                                      else 'not a file'))
+        raise KmgenError('--spark sends input files; replay a dead-letter file without --spark: '
+                         '`kmgen send --replay FILE --config ...` (each partition wrote its own).')
+    files = [path for path in args.files if path != '-']
+    stdin = len(files) < len(args.files)
+    if stdin and files:
+        raise KmgenError('With --spark, pass input FILES or - for stdin, not both.')
+    for path in files:
+        if not os.path.isfile(path):
+            raise KmgenError('Cannot read %s: no such file.' % path)
     settings = config.load(args.config, args.settings, args.api_key)
-    from .ruleset import load
-    load(settings)   # rules outside the subset are refused before Spark starts
+    out_dir = args.dead_letter or 'kmgen-spark'
+    if args.rejects and not args.dry_run:
+        try:
+            open(args.rejects, 'a').close()
+        except OSError as err:
+            raise KmgenError('Cannot write the rejects file %s: %s. Nothing was sent: pass --rejects a path you '
+                             'can write to.' % (args.rejects, err.strerror or err)) from None
     from_before = _active()
     spark = from_before or session(args.spark)
     try:
-        source = _stdin_rdd(spark) if stdin else spark.read.text(list(args.files))
-        if args.dry_run:
-            result = dry_run(source, None, sys.stdout, settings=settings)
+        if stdin:
+            lines = sys.stdin.read().splitlines()
+            source = spark.sparkContext.parallelize(lines, max(1, spark.sparkContext.defaultParallelism))
         else:
-            out_dir = args.dead_letter or 'kmgen-spark'
-            try:
-                result = send(source, None, out_dir, options, settings=settings, journal=not args.no_journal,
-                              rejects_dir=args.rejects)
-            except KmgenError:
-                raise
-            except Exception as err:    # the job failed (a task failed every attempt, an executor was lost)
-                why = (str(err).strip().splitlines() or [type(err).__name__])[0][:500]
-                sys.stderr.write('kmgen send: stopped: the Spark job failed: %s\nkmgen send: run the same command '
-                                 'again: %s\n' % (why, 'what the journal %s holds as done is skipped, and what is '
-                                                        'sent again carries the same _t'
-                                                   % os.path.join(os.path.abspath(out_dir), 'journal')
-                                                   if not args.no_journal else
-                                                   'everything is sent again, with the same _t'))
-                return 1
+            source = spark.read.text(files)
+        if args.dry_run:
+            tally, first = dry_run(source, settings)
+            sys.stderr.write('\n'.join(['kmgen send: rejected %s' % e for e in first]
+                                        + [report.dry_run_line(tally)]) + '\n')
+            return 1 if tally['rejected'] else 0
+        result = send(source, None, out_dir, options, settings=settings, journal=not args.no_journal)
     finally:
         if from_before is None:
             spark.stop()
-    sys.stdout.flush()
-    sys.stderr.write(summary_text(result) + '\n')
+    result.untimed_used = stdin
+    if args.rejects and result.reject_files:
+        _gather(result.reject_files, args.rejects)
+    text = summary_text(result, args.rejects if result.reject_files else None)
+    if stdin:
+        text += ('\nkmgen send: stdin is not journaled (its rows have no file to be known by): a rerun sends '
+                 'everything again, timed events with the same _t')
+    sys.stderr.write(text + '\n')
     return result.exit_code()

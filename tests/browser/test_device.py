@@ -280,7 +280,7 @@ def test_a_bomb_returns_with_one_warning_and_what_the_limits_keep(server, watche
     names, first, value, length, warning = BOMB_RESULTS[bomb]
     assert result == {'returned': True, 'count': 1, 'name': 'Bomb', 'names': names, 'first': first,
                       'value': value, 'length': length}
-    assert watched.kmgen_warnings == ['[kmgen] track(): %s.' % warning]
+    assert watched.kmgen_warnings == ['[kmgen] track("Bomb"): %s.' % warning]
     assert watched.kmgen_errors == []
 
 
@@ -327,8 +327,25 @@ def test_nothing_thrown_by_the_page_escapes_any_api_method_or_queued_function(se
     assert log.count(['G', {'G - ok': 1}]) == len(THROWN) and log.count(['J', {'J - ok': 1}]) == len(THROWN)
     pages = [props for name, props in log if name == 'Viewed P Page']
     assert len(pages) == len(THROWN) and all(p['Page - url'] == ORIGIN + '/index.html' and p['Page - name'] == 'P' for p in pages)
-    assert '[kmgen] a track() callback threw: plain' in watched.kmgen_warnings
-    assert '[kmgen] track(): dropped: "bad", its getter threw (a value that cannot be printed).' in watched.kmgen_warnings
+    assert '[kmgen] a track("C") callback threw: plain' in watched.kmgen_warnings
+    assert '[kmgen] track("G"): dropped: "bad", its getter threw (a value that cannot be printed).' in watched.kmgen_warnings
+
+
+def test_warnings_name_the_call_by_its_event_or_page_name_cut_at_50_units(server, watched, sites):
+    open_site(server, watched, sites['plain'])
+    watched.evaluate("""() => {
+      const bad = () => ({ok: 1, get bad() { throw new Error('no'); }});
+      analytics.track('Order Completed', bad());
+      analytics.page('Docs', 'Install', bad());
+      analytics.identify('u1', bad());
+      analytics.track('e'.repeat(80), bad());
+      analytics._kmgen.send({type: {toString: null}, properties: bad()});
+    }""")
+    dropped = ': dropped: "bad", its getter threw (no).'
+    assert watched.kmgen_warnings == [
+        '[kmgen] track("Order Completed")' + dropped, '[kmgen] page("Install")' + dropped,
+        '[kmgen] identify()' + dropped, '[kmgen] track("%s")%s' % ('e' * 50, dropped), '[kmgen] send()' + dropped]
+    assert watched.kmgen_errors == []
 
 
 GLOBALS_PAGE = '<script>analytics.track("x"); analytics.identify("u")</script>'

@@ -223,8 +223,7 @@ def register(commands, settings_args):
     send.add_argument('--spark', metavar='MASTER',
                       help='send from Apache Spark (local[2], a cluster URL): each partition mapped and delivered '
                            'with its own connections; --dead-letter names the folder of the per-partition '
-                           'dead-letter files and of the journal (default kmgen-spark), --rejects the folder of '
-                           "the rejects files (default: the same); needs pip install 'kmgen[spark]'")
+                           "dead-letter and rejects files (default kmgen-spark); needs pip install 'kmgen[spark]'")
     send.add_argument('--dry-run', action='store_true', help='print the requests (METHOD URL [body]) instead')
     sender_args(send)
     send.add_argument('--workers', type=_positive_int, default=None,

@@ -108,10 +108,11 @@ class Core:
         counts = self.tally.counts
         submit = self.sender.submit
         done = self.done[source]
+        builder, replay, timing = self.builder, self.replay, t if callable(t) else None
         for ordinal, line, raw, item in units:
             unit = _Unit(ordinal)
-            when = t(source, line) if callable(t) else t
-            for event in events(source, line, raw, item, self.builder, when, self.replay):
+            when = t if timing is None else timing(source, line)
+            for event in events(source, line, raw, item, builder, when, replay):
                 if event.__class__ is not Event:
                     counts['rejected'] += 1
                     self.rejects.append(event)
@@ -202,7 +203,7 @@ class Summary:
         self.broken = broken
 
 
-def deliver(records, settings, options=None, untimed=None, batch=256, commit=None):
+def deliver(records, settings, options=None, untimed=None, batch=256, on_outcomes=None):
     """Map and deliver ``(source, line, message)`` records from this process; a Spark
     partition calls this with its rows.
 
@@ -214,9 +215,9 @@ def deliver(records, settings, options=None, untimed=None, batch=256, commit=Non
         untimed: the ``_t`` of messages without a timestamp: a function of (source, line)
             (``from_input(base)`` for a deterministic one), or None for the time they are read.
         batch: records mapped at a time.
-        commit: called with ``(done, dead, rejects)`` as outcomes come in (``done`` maps each
-            source to the ``line - 1`` of its records whose events all ended; a Spark partition
-            journals them); the ``dead`` and ``rejects`` it is given are not kept in the summary.
+        on_outcomes: called with ``(done, dead, rejects)`` each time outcomes are collected
+            (``done``: source -> the lines that are done; a caller journals them once it has
+            kept their dead letters and rejects); the ``Summary`` then holds neither list.
 
     Returns:
         A ``Summary``; records left unsent (the circuit breaker tripped) are counted as
@@ -237,8 +238,8 @@ def deliver(records, settings, options=None, untimed=None, batch=256, commit=Non
         def collect():
             part, done, more_dead, more_rejects = core.drain()
             tally.add(part)
-            if commit is not None:
-                commit(done, more_dead, more_rejects)
+            if on_outcomes is not None:
+                on_outcomes(done, more_dead, more_rejects)
                 return
             dead.extend(more_dead)
             rejects.extend(more_rejects)
@@ -265,7 +266,7 @@ def deliver(records, settings, options=None, untimed=None, batch=256, commit=Non
             if record is None:
                 break
             source = name
-            group.append((line - 1, line, raw, None))
+            group.append((line, line, raw, None))     # a unit is known by its line
         await core.sender.idle()
         core.sender.close()
         collect()

@@ -19,6 +19,7 @@ MAX_HEAD = 65536
 UNTIL_CLOSE = -1
 _CHUNKED = -2
 _HEADS = {}     # response head -> its framing: a server sends the same few heads again and again
+_LAST = [b'', None]     # the last whole response framed by Content-Length (head and body), its framing
 
 
 class ProtocolError(Exception):
@@ -46,6 +47,11 @@ def parse_response(buf, pos):
     Raises:
         ProtocolError: not an HTTP/1.x response.
     """
+    last, framing = _LAST
+    if last and buf.startswith(last, pos):
+        # The same bytes as the last response (a tracking pixel, again): the same framing.
+        status, close, _, wait = framing
+        return status, close, pos + len(last), wait
     end = buf.find(b'\r\n\r\n', pos)
     if end < 0:
         if len(buf) - pos > MAX_HEAD:
@@ -61,7 +67,10 @@ def parse_response(buf, pos):
     status, close, size, wait = framing
     start = end + 4
     if size >= 0:
-        return (status, close, start + size, wait) if len(buf) >= start + size else None
+        if len(buf) < start + size:
+            return None
+        _LAST[:] = bytes(buf[pos:start + size]), framing
+        return status, close, start + size, wait
     if size == _CHUNKED:
         framed = _chunked(buf, start, status, close)
         return None if framed is None else framed + (wait,)

@@ -20,17 +20,29 @@ past its last record take that record's time.
 The file is JSONL: ``{"journal": 1}``, then ``{"file": n, "path", "dev", "ino", "head",
 "head_bytes"}``, ``{"f": n, "from", "t"}`` and ``{"f": n, "done": [[first, end], ...]}`` (end
 excluded). A line torn by a kill is ignored.
+
+``Ledger`` is this step in a run: each report of a worker (what is done, the dead letters and
+rejects) goes to the dead-letter and rejects files, which are synced, and only then to the
+journal, which is synced at least every ``SYNC_EVERY`` seconds. A kill of the process loses
+nothing written (the OS has it); a power loss may lose the last ``SYNC_EVERY`` seconds of
+confirmations, whose units are then sent again with the same ``_t``.
 """
 
 import bisect
+import contextlib
 import hashlib
 import json
 import os
 import threading
+import time
 
 from ..errors import KmgenError
+from . import readers
+from .core import Tally
 
 HEAD_BYTES = 65536
+SYNC_EVERY = 0.5        # seconds between syncs of the journal during a run
+SHOW_REJECTS = 10       # reject messages kept for the summary
 COMPACT_AFTER = 2000    # records; beyond, the journal is rewritten in short form when opened
 
 
@@ -254,3 +266,170 @@ class Journal:
             else:
                 ranges.append([k, k + 1])
         self.write([{'f': state.id, 'done': ranges}])
+
+
+class JsonlOut:
+    """A JSONL output file, created on its first record (``mode`` 'a' appends, 'w' truncates).
+    A write is whole or not at all: one that fails half-way (a full disk) is cut off again."""
+
+    def __init__(self, path, mode):
+        self.path = path
+        self.mode = mode
+        self.fd = None
+        self.count = 0
+        self.dirty = False
+
+    def probe(self):
+        """Fail now, before anything is sent, if the file cannot be created or grown (a missing
+        or read-only folder, a full disk)."""
+        existed = os.path.exists(self.path)
+        try:
+            with open(self.path, 'ab') as handle:
+                if os.path.isfile(self.path):
+                    size = handle.tell()
+                    try:
+                        os.posix_fallocate(handle.fileno(), size, 4096)
+                    finally:
+                        os.ftruncate(handle.fileno(), size)
+        except OSError as err:
+            if not existed and os.path.isfile(self.path):
+                os.unlink(self.path)
+            raise OutputError('Cannot write %s.' % describe(self.path, err)) from None
+        if not existed:
+            os.unlink(self.path)
+
+    def _open(self):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if self.mode == 'w' else 0)
+        self.fd = os.open(self.path, flags, 0o666)
+        size = os.lseek(self.fd, 0, os.SEEK_END)
+        if size and os.path.isfile(self.path):
+            # A last line torn by a kill was never confirmed in the journal: cut it off.
+            with open(self.path, 'rb') as reader:
+                reader.seek(max(0, size - 65536))
+                tail = reader.read()
+            if not tail.endswith(b'\n') and b'\n' in tail:
+                os.ftruncate(self.fd, size - len(tail) + tail.rfind(b'\n') + 1)
+
+    def write(self, records):
+        if not records:
+            return
+        start = None
+        try:
+            if self.fd is None:
+                self._open()
+            start = os.lseek(self.fd, 0, os.SEEK_END)
+            view = memoryview(''.join(readers.json_line(r) for r in records).encode('utf-8'))
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError as err:
+            if start is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self.fd, start)
+            raise OutputError('Cannot write %s.' % describe(self.path, err)) from None
+        self.count += len(records)
+        self.dirty = True
+
+    def sync(self):
+        if self.dirty:
+            try:
+                os.fsync(self.fd)
+            except OSError as err:
+                raise OutputError('Cannot write %s.' % describe(self.path, err)) from None
+            self.dirty = False
+
+    def close(self):
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+
+class Ledger:
+    """What a run has done: the tally, the dead-letter and rejects files, and the journal.
+
+    Args:
+        dead, rejects: ``JsonlOut`` of the dead-letter and rejects files.
+        journal_path: the journal's path, or None for none.
+        on_error: called with no argument when an output cannot be written (the run stops;
+            nothing more is journaled, so the same command sends it again).
+    """
+
+    def __init__(self, dead, rejects, journal_path, on_error):
+        self.dead = dead
+        self.rejects = rejects
+        self.journal_path = journal_path
+        self.journal = None
+        self.on_error = on_error
+        self.states = {}            # source -> FileState
+        self.tally = Tally()
+        self.first_rejects = []
+        self.units_done = 0
+        self.write_error = None
+        self.lock = threading.Lock()
+        self.last_sync = 0.0
+
+    def prepare(self, paths, source_name):
+        """Probe the outputs and open the journal, before anything is sent (``OutputError``)."""
+        for out, what in ((self.dead, 'dead-letter file'), (self.rejects, 'rejects file')):
+            try:
+                out.probe()
+            except OutputError as err:
+                option = '--dead-letter' if out is self.dead else '--rejects'
+                raise OutputError('%s (the %s). Nothing was sent: pass %s PATH in a folder you can write to.' % (
+                    str(err).rstrip('.'), what, option)) from None
+        if not self.journal_path:
+            return
+        try:
+            self.journal = Journal(self.journal_path)
+        except OutputError as err:
+            raise OutputError('%s Nothing was sent.' % err) from None
+        for path in paths:
+            state = self.journal.state(path)
+            if state is not None:
+                self.states[source_name(path)] = state
+                if state.done:
+                    self.rejects.mode = 'a'     # an earlier run wrote the rejects of what it did
+
+    def guard(self, action, *args):
+        """Run ``action``; an ``OutputError`` is kept in ``write_error`` and stops the run."""
+        try:
+            action(*args)
+        except OutputError as err:
+            self.write_error = err
+            self.on_error()
+            return False
+        return True
+
+    def commit(self, tally, done, dead, rejects):
+        """One report: rejects and dead letters to disk (synced), then the units to the journal."""
+        with self.lock:
+            self.tally.add(tally)
+            if len(self.first_rejects) < SHOW_REJECTS:
+                self.first_rejects.extend(r['error'] for r in rejects[:SHOW_REJECTS - len(self.first_rejects)])
+        if self.write_error is not None:
+            return      # nothing more is journaled: the rerun sends it again
+        if self.guard(self._commit, done, dead, rejects):
+            self.units_done += sum(len(ordinals) for ordinals in done.values())
+
+    def _commit(self, done, dead, rejects):
+        self.dead.write(dead)
+        self.rejects.write(rejects)
+        if self.journal:
+            self.dead.sync()
+            self.rejects.sync()
+            for source, ordinals in done.items():
+                self.journal.done(self.states.get(source), ordinals)
+
+    def tick(self):
+        """Sync the journal when ``SYNC_EVERY`` seconds have passed since the last sync."""
+        if self.journal and self.write_error is None and time.monotonic() - self.last_sync > SYNC_EVERY:
+            self.last_sync = time.monotonic()
+            self.guard(self.journal.sync)
+
+    def close(self):
+        if self.journal and self.write_error is None:
+            self.guard(self.journal.sync)
+        self.dead.close()
+        self.rejects.close()
+        if self.journal:
+            self.journal.close()

@@ -53,16 +53,10 @@ class Progress:
             pass    # the terminal is gone (SIGHUP): the run goes on
 
 
-def would_send(c, noun='events'):
-    """The line of a dry run: what would be sent (``c`` a ``core.Tally``)."""
-    return 'kmgen send: would send %s %s (%s requests), rejected %s' % (
-        _n(c['delivered']), noun, _n(c['requests']), _n(c['rejected']))
-
-
 def outcome(c, elapsed, noun='events', skipped=0, journal_path=None, where=''):
-    """The lines every send ends with, whatever ran it (``kmgen send``, its Spark path):
-    delivered, failed, not attempted and rejected, what an earlier run did, the top reasons.
-    ``where`` follows the time (such as ' over 4 partitions')."""
+    """The lines every run ends with (``kmgen send``, ``kmgen send --spark``): what was
+    delivered, failed, not attempted and rejected (``c``, a ``core.Tally``), what an earlier
+    run had done, and the top reasons of the failures."""
     rate = ''
     if c['delivered']:
         rate = ' (%s %s/s)' % (_n(int(c['delivered'] / elapsed)) if elapsed > 0 else '-', noun)
@@ -81,13 +75,18 @@ def outcome(c, elapsed, noun='events', skipped=0, journal_path=None, where=''):
     return lines
 
 
+def dry_run_line(c, noun='events'):
+    return 'kmgen send: would send %s %s (%s requests), rejected %s' % (
+        _n(c['delivered']), noun, _n(c['requests']), _n(c['rejected']))
+
+
 def summary(run, dry_run=False, rerun='the same command'):
     """The closing lines of a run (``run`` is a ``pipeline.Run``)."""
     c = run.tally
     noun = 'records' if run.replay else 'events'
     lines = ['kmgen send: rejected %s' % error for error in run.first_rejects[:10]]
     if dry_run:
-        lines.append(would_send(c, noun))
+        lines.append(dry_run_line(c, noun))
         lines += ['kmgen send: %s' % error for error in run.read_errors]
         return '\n'.join(lines)
     lines += outcome(c, run.elapsed, noun, run.skipped, run.journal_path)

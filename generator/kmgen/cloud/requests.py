@@ -81,13 +81,19 @@ def encode(value):
         return quote(well_formed, safe='')
 
 
-def _encode_key(name):
-    """``name=`` encoded (cached); None for the transport fields, which props cannot set."""
+def _key_pair(name):
+    """``name=`` encoded (cached); ``''`` for a transport field, which props cannot set, and
+    False for a name that starts with a digit: JavaScript may list it before the others, so
+    the request that has one orders its props with ``keys``."""
     if name in TRANSPORT:
-        return None
+        pair = ''
+    elif name[:1].isdigit():
+        pair = False
+    else:
+        pair = encode(name) + '='
     if len(_KEY_CACHE) >= _CACHE_MAX:
         _KEY_CACHE.clear()
-    pair = _KEY_CACHE[name] = encode(name) + '='
+    _KEY_CACHE[name] = pair
     return pair
 
 
@@ -100,6 +106,20 @@ def _encode_text(text):
             _TEXT_CACHE.clear()
         _TEXT_CACHE[text] = hit
     return hit
+
+
+def _pieces(query, props, names):
+    """``query`` and the encoded ``name=value`` pairs of ``props``, in the order of ``names``."""
+    pieces = [query]
+    for key in names:
+        pair = _KEY_CACHE.get(key)
+        if pair is None:
+            pair = _key_pair(key)
+        if pair is False:
+            pair = encode(key) + '='
+        if pair:
+            pieces.append(pair + encode(props[key]))
+    return pieces
 
 
 def identity(message):
@@ -163,12 +183,15 @@ class Builder:
             pieces = [query]
             pairs = _KEY_CACHE
             texts = _TEXT_CACHE
-            for key in keys(props):
+            for key in props:
                 pair = pairs.get(key)
                 if pair is None:
-                    pair = _encode_key(key)
-                    if pair is None:
-                        continue
+                    pair = _key_pair(key)
+                if not pair:
+                    if pair is False:
+                        pieces = _pieces(query, props, keys(props))
+                        break
+                    continue
                 value = props[key]
                 if value.__class__ is str:
                     text = texts.get(value)

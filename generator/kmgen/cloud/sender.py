@@ -98,6 +98,7 @@ class Sender:
         self.broken = None          # why the circuit breaker stopped the sender
         self.loop = asyncio.get_running_loop()
         self.pools = {}
+        self._last = ('\0', None)   # ('scheme://host:port/', its Pool) of the last request
         self.waiting = set()        # jobs sleeping before a retry
         self.active = 0             # jobs submitted and not yet done
         self.stopping = False
@@ -121,14 +122,20 @@ class Sender:
         if job.first_at is None:
             job.first_at = self.loop.time()
         url = job.request.url
-        cut = url.find('/', url.find('://') + 3)
-        base = url if cut < 0 else url[:cut]
-        pool = self.pools.get(base)
-        if pool is None:
-            pool = self.pools[base] = Pool(self, base)
+        prefix, pool = self._last
+        if url.startswith(prefix):      # the origin of the last request (it usually is)
+            target = url[len(prefix) - 1:]
+        else:
+            cut = url.find('/', url.find('://') + 3)
+            base = url if cut < 0 else url[:cut]
+            target = '/' if cut < 0 else url[cut:]
+            pool = self.pools.get(base)
+            if pool is None:
+                pool = self.pools[base] = Pool(self, base)
+            self._last = base + '/', pool
         if job.data is None:
             try:
-                job.data = pool.encode(job.request, '/' if cut < 0 else url[cut:])
+                job.data = pool.encode(job.request, target)
             except UnicodeEncodeError:
                 self._finish(job, False, 'the URL is not ASCII (not percent-encoded)')
                 return

@@ -118,8 +118,7 @@ def render(config_path, settings):
     env = _environment()
     context = template_context(settings)
     rules = ruleset_module.load(settings)
-    header = ('kmgen %s | generated from generator/kmgen/rules, js_runtime/, templates/ and the site\'s '
-              'kmgen.toml%s | do not edit: rebuild with `kmgen build`'
+    header = ('kmgen %s | generated from kmgen.toml%s | do not edit: rebuild with `kmgen build`'
               % (__version__, ' and site rules' if rules.site is not None else ''))
     out = {}
     with tempfile.TemporaryDirectory(prefix='kmgen-build-') as tmp:
@@ -145,7 +144,7 @@ def render(config_path, settings):
     csp = "'sha256-%s'" % base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     sources, policy = csp_sources(settings, csp)
     out['snippet.html'] = env.get_template('snippet.html.j2').render(
-        header=header, script=script, csp_hash=csp, csp_policy=policy).encode()
+        header=header, script=script, csp_policy=policy).encode()
     out['manifest.json'] = manifest(out, settings, config_path, csp, sources, policy, rules)
     return out
 

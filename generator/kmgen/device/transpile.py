@@ -3,8 +3,9 @@ Transcrypt's runtime.
 
 Steps: check the subset; copy the rules to a scratch directory with ``portable.py``
 replaced by a stub of the same signatures (its real half is the hand-written twin);
-run Transcrypt; normalise what it leaves behind (timestamp line, source-map comment,
-``__name__``, the 150-name runtime import cut down to what the code uses); then check
+run Transcrypt on a copy whose ``==`` means Python's; normalise what it leaves behind (timestamp
+line, source-map comment, ``__name__``, the 150-name runtime import cut down to what the code
+uses); then check
 that every runtime and helper name the code imports exists in ``js_runtime/``. With site
 rules, the site's file becomes ``site_rules.js`` (its ``kmgen.rules.*`` imports resolved to
 the same twins), the built-in ``mapping.js`` becomes ``builtin_mapping.js`` and
@@ -29,6 +30,7 @@ RUNTIME_MODULE = 'org.transcrypt.__runtime__.js'
 TWINNED = 'portable'
 SITE_MODULE = 'site_rules'
 BUILTIN_MODULE = 'builtin_mapping'
+EQUALITY = 'py_eq'
 _IMPORT = re.compile(r"^import \{([^}]*)\} from '\./([^']+)';$", re.M)
 _STRING_OR_COMMENT = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|//[^\n]*")
 _EXPORT = re.compile(r'^export (?:var|function|const|let) ([A-Za-z_$][\w$]*)', re.M)
@@ -49,6 +51,45 @@ def _stub(source):
         if isinstance(node, ast.FunctionDef) and not node.name.startswith('_'):
             lines.append('def %s(%s):\n    pass\n' % (node.name, ', '.join(a.arg for a in node.args.args)))
     return '\n'.join(lines)
+
+
+class _Equality(ast.NodeTransformer):
+    """``a == b`` -> ``a is b`` (Transcrypt's ``===``) when ``strict`` or when either side is a
+    string constant (Python's answer is then ``===``'s); else ``py_eq(a, b)``, and ``!=`` alike."""
+
+    def __init__(self, strict):
+        self.strict = strict
+        self.calls = 0
+
+    def visit_Compare(self, node):
+        self.generic_visit(node)
+        if len(node.ops) != 1 or not isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+            return node
+        equal = isinstance(node.ops[0], ast.Eq)
+        if self.strict or any(isinstance(side, ast.Constant) and isinstance(side.value, str)
+                              for side in (node.left, node.comparators[0])):
+            node.ops = [ast.Is() if equal else ast.IsNot()]
+            return node
+        self.calls += 1
+        call = ast.Call(func=ast.Name(id=EQUALITY, ctx=ast.Load()), args=[node.left, node.comparators[0]],
+                        keywords=[])
+        return call if equal else ast.UnaryOp(op=ast.Not(), operand=call)
+
+
+def python_equality(source, strict=False):
+    """``source`` for Transcrypt with ``==`` / ``!=`` that mean what they mean in CPython.
+
+    Transcrypt writes them as JavaScript's loose ``==``, where ``'' == 0`` and ``'1' == 1``;
+    ``===`` is Python's answer when both sides have one type. kmgen's own rules compare only
+    values whose type they checked first, so they get ``===`` (``strict``: the vectors hold
+    them to it, in both runtimes); a site's rules get portable's ``py_eq``, JavaScript's twin
+    of Python's ``==`` (``True == 1``, ``[1] == [1]``), except against a string constant.
+    Only the copy Transcrypt reads changes; CPython runs the rules as written."""
+    equality = _Equality(strict)
+    tree = ast.fix_missing_locations(equality.visit(ast.parse(source)))
+    if equality.calls:
+        tree.body.insert(0, ast.ImportFrom(module=TWINNED, names=[ast.alias(name=EQUALITY)], level=1))
+    return ast.unparse(tree) + '\n'
 
 
 def _normalise(js_text, module, provided):
@@ -120,12 +161,13 @@ def transpile(out_dir, rules_dir=RULES_DIR, ruleset=None):
             if path.name == '__init__.py':
                 continue
             text = path.read_text(encoding='utf-8')
-            (src / path.name).write_text(_stub(text) if path.stem == TWINNED else text, encoding='utf-8')
+            (src / path.name).write_text(_stub(text) if path.stem == TWINNED else python_equality(text, strict=True),
+                                          encoding='utf-8')
             modules.append(path.stem)
         (src / '__init__.py').write_text('', encoding='utf-8')
         entry = 'mapping.py'
         if site is not None:
-            (src / (SITE_MODULE + '.py')).write_text(ruleset.transpilable(), encoding='utf-8')
+            (src / (SITE_MODULE + '.py')).write_text(python_equality(ruleset.transpilable()), encoding='utf-8')
             modules.append(SITE_MODULE)
             entry = '_entry.py'
             (src / entry).write_text('from .mapping import map_call\nfrom .%s import %s\n' % (

@@ -42,10 +42,10 @@ def timestamp(call):
     return seconds
 
 
-def is_order_completed(event):
+def is_order_completed(name):
     """``Order Completed`` (spec v2) or ``Completed Order`` (v1), any case, spaces or
-    underscores: Segment's ecommerce spec accepts all of these spellings."""
-    name = squash(event)
+    underscores (``name`` is the event squashed): Segment's ecommerce spec accepts all of
+    these spellings."""
     return name == 'ordercompleted' or name == 'completedorder'
 
 
@@ -91,7 +91,8 @@ def track(call, settings):
     raw = field(call, 'properties', None)
     if not is_object(raw):
         raw = {}
-    order = is_order_completed(event)
+    squashed = squash(event)
+    order = is_order_completed(squashed)
     products = field(raw, 'products', None)
     if order and is_array(products):
         raw = without(raw, 'products')
@@ -111,7 +112,7 @@ def track(call, settings):
     ops = [['record', event, limited(props, settings)]]
     if order and is_array(products):
         add_products(ops, key_prefix, products, timestamp(call), settings)
-    if squash(event) == 'experimentviewed':
+    if squashed == 'experimentviewed':
         traits = experiment_traits(raw, settings)
         if not is_missing(traits):
             push(ops, ['set', traits])

@@ -42,6 +42,10 @@ def keys(d):
     if not isinstance(d, dict):
         return []
     names = list(d)
+    # A key that starts with a digit sorts before ':', so one C-speed min() rules most
+    # objects out before the per-key test.
+    if not names or min(names) >= ':':
+        return names
     for name in names:
         if name[:1].isdigit() and _is_index(name):
             indexes = sorted((n for n in names if _is_index(n)), key=int)
@@ -72,6 +76,14 @@ def is_array(x):
     return isinstance(x, (list, tuple))
 
 
+def py_eq(a, b):
+    """Python's ``a == b``. Rules never call it: the build turns each ``==`` and ``!=`` of a
+    site's rules into a call of its JavaScript twin, which gives Python's answer for JSON
+    values (``True == 1``, ``[1] == [1]``, ``'' != 0``) where JavaScript's ``==`` and ``===``
+    each differ."""
+    return a == b
+
+
 def is_boolean(x):
     return isinstance(x, bool)
 
@@ -82,7 +94,7 @@ def is_string(x):
 
 def is_number(x):
     """True for numbers; booleans are not numbers (CPython's ``bool`` is an ``int``)."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    return isinstance(x, (int, float)) and x.__class__ is not bool
 
 
 def push(lst, x):
@@ -201,15 +213,16 @@ def date_value(x):
     Accepted: ``YYYY-MM-DD`` and ``YYYY-MM-DDTHH:MM[:SS[.fff]]`` with an optional ``Z``
     or ``+-HH[:MM]`` zone; no zone means UTC. Fractions are floored away.
     """
-    if hasattr(x, 'timetuple') and not isinstance(x, str):
+    if not isinstance(x, str):
+        if not hasattr(x, 'timetuple'):
+            return None
         if not hasattr(x, 'hour'):
             return _days_from_civil(x.year, x.month, x.day) * 86400
         if x.tzinfo is not None:
             x = x - x.utcoffset()
         return _days_from_civil(x.year, x.month, x.day) * 86400 + x.hour * 3600 + x.minute * 60 + x.second
-    if not isinstance(x, str):
-        return None
-    m = _ISO.fullmatch(x)
+    # The shortest ISO date is YYYY-MM-DD: a cheap look before the regex.
+    m = _ISO.fullmatch(x) if len(x) > 9 and x[4] == '-' else None
     if m is None:
         return None
     year, month, day = int(m[1]), int(m[2]), int(m[3])

@@ -16,7 +16,9 @@ MAX_TEXT = 8192
 
 # Transport fields of the Kissmetrics API. As property keys they would re-file the call under
 # another person (the library lets a `_p` property win) or move it in time (the API takes a
-# `_t` property as the request's time), so set and record ops never carry them.
+# `_t` property as the request's time), so set and record ops never carry them. Only an
+# unprefixed top-level key can be one (any prefix or path is longer than these names), so
+# the check never looks up a freshly joined key (in V8, a string not yet interned).
 RESERVED = {'_k': True, '_p': True, '_n': True, '_t': True, '_d': True}
 DEPTH_NOTE = 'dropped: nested deeper than 32 levels'
 
@@ -112,7 +114,7 @@ def flatten_into(out, path, obj, depth, settings):
         key = path + well_formed(names[i])
         if is_object(value):
             flatten_into(out, key + '.', value, depth + 1, settings)
-        elif field(RESERVED, key, False):
+        elif path == '' and field(RESERVED, key, False):
             note(settings, 'dropped: reserved name ' + key)
         elif is_array(value):
             out[key] = text_value(array_text(value, depth + 1, settings), settings)
