@@ -258,3 +258,13 @@ def test_stdin_and_rejects_with_spark(session, tmp_path, capsys, monkeypatch):
     assert [(r['source'], r['line']) for r in bad] == [('partition 1', 101)]
     assert 'kmgen send: 1 rejected lines written to %s' % (tmp_path / 'bad.jsonl') in err
     assert 'stdin is not journaled' in err
+
+
+def test_kmgen_send_spark_refuses_stdin_with_files_and_replay_naming_the_fix(tmp_path, capsys):
+    (tmp_path / 'a.jsonl').write_text('{}\n')
+    assert cli.main(['send', '--spark', 'local[2]', '-', str(tmp_path / 'a.jsonl'), '--api-key', API_KEY]) == 2
+    assert cli.main(['send', '--spark', 'local[2]', '--replay', str(tmp_path / 'a.jsonl'), '--api-key', API_KEY]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        'Error: With --spark, pass input FILES or - for stdin, not both.',
+        'Error: --spark sends input files; replay a dead-letter file without --spark: `kmgen send --replay FILE '
+        '--config ...` (each partition wrote its own).']
