@@ -141,17 +141,15 @@
     }
   };
   var scalar = function(value, settings) {
-    var seconds = date_value(value);
-    if (!is_missing(seconds)) {
-      return seconds;
+    if (is_string(value)) {
+      var seconds = date_value(value);
+      return is_missing(seconds) ? text_value(value, settings) : seconds;
     }
     if (is_number(value)) {
       return norm_number(value);
     }
-    if (is_string(value)) {
-      return text_value(value, settings);
-    }
-    return value;
+    var seconds = date_value(value);
+    return is_missing(seconds) ? value : seconds;
   };
   var text_value = function(value, settings) {
     var out = cut(value, MAX_TEXT);
@@ -215,15 +213,23 @@
     var names = py_keys(obj);
     for (var i = 0; i < len(names); i++) {
       var value = obj[names[i]];
-      if (is_missing(value) || is_container(value) && deep(depth, settings)) {
+      if (is_missing(value)) {
+        continue;
+      }
+      if (is_object(value)) {
+        if (!deep(depth, settings)) {
+          flatten_into(out, path + well_formed(names[i]) + ".", value, depth + 1, settings);
+        }
+        continue;
+      }
+      var listed = is_array(value);
+      if (listed && deep(depth, settings)) {
         continue;
       }
       var key = path + well_formed(names[i]);
-      if (is_object(value)) {
-        flatten_into(out, key + ".", value, depth + 1, settings);
-      } else if (path === "" && field(RESERVED, key, false)) {
+      if (path === "" && field(RESERVED, key, false)) {
         note(settings, "dropped: reserved name " + key);
-      } else if (is_array(value)) {
+      } else if (listed) {
         out[key] = text_value(array_text(value, depth + 1, settings), settings);
       } else {
         out[key] = scalar(value, settings);
