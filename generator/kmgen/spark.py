@@ -232,21 +232,6 @@ class _Attempt:
         return tuple(self.paths[kind] if kind in self.handles else None for kind in ('dead', 'rejects'))
 
 
-def _write(path, records):
-    """Write ``records`` as JSONL to ``path`` whole (a temporary file, then a rename)."""
-    if not records:
-        if os.path.exists(path):
-            os.unlink(path)     # a failed attempt left it: this attempt has none
-        return None
-    temp = '%s.%d.tmp' % (path, os.getpid())
-    with open(temp, 'w', encoding='utf-8') as handle:
-        handle.write(''.join(json_line(r) for r in records))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
-    return path
-
-
 def _partition(settings, options, out_dir, untimed, journal_dir):
     def run(index, rows):
         skipped = [0]
