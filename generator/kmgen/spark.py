@@ -33,7 +33,7 @@ import uuid
 from . import config
 from .cloud import report
 from .cloud.core import Tally, deliver, from_input
-from .cloud.mapper import Event, events
+from .cloud.mapper import dry_run_events, events
 from .cloud.readers import json_line
 from .cloud.requests import Builder
 from .cloud.sender import Options
@@ -253,16 +253,8 @@ def _dry(settings, untimed):
         counts, first, lines = tally.counts, [], []
         for source, line, value in records:
             raw = value.encode('utf-8', 'surrogatepass')
-            for event in events(source, line, raw, None, builder, when(source, line), False):
-                if event.__class__ is not Event:
-                    counts['rejected'] += 1
-                    first += [event['error']][:SHOW_REJECTS - len(first)]
-                elif not event.requests:
-                    counts['empty'] += 1
-                else:
-                    counts['delivered'] += 1
-                    counts['requests'] += len(event.requests)
-                    lines.extend(request.line() for request in event.requests)
+            dry_run_events(events(source, line, raw, None, builder, when(source, line), False), counts, first, lines)
+            del first[SHOW_REJECTS:]
         yield counts, first, lines
     return run
 

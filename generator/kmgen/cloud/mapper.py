@@ -74,6 +74,22 @@ def events(source, line, raw, item, builder, t, replay=False):
         yield _event(source, line, index, message, label, builder, t, raw, None)
 
 
+def dry_run_events(found, counts, rejects, lines):
+    """What a dry run tallies of ``found`` (from ``events``): events that would be sent and
+    their requests, empty ones and rejects into ``counts``, the rejects' errors appended to
+    ``rejects`` and the request lines (METHOD URL [body]) to ``lines``."""
+    for event in found:
+        if event.__class__ is not Event:
+            counts['rejected'] += 1
+            rejects.append(event['error'])
+        elif not event.requests:
+            counts['empty'] += 1
+        else:
+            counts['delivered'] += 1
+            counts['requests'] += len(event.requests)
+            lines.extend(request.line() for request in event.requests)
+
+
 def _event(source, line, index, message, label, builder, t, raw, origin):
     # check() let through only timestamps that parse, so a present one is a usable time
     untimed = t if message.get('timestamp') is None and message.get('originalTimestamp') is None else None

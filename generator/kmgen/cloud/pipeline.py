@@ -18,7 +18,7 @@ import sys
 import time
 
 from .journal import JsonlOut, Ledger, OutputError
-from .mapper import Event, events
+from .mapper import dry_run_events, events
 from .report import Progress
 from .requests import Builder
 from .sender import Options
@@ -147,16 +147,8 @@ class Run:
         for source, units in self.source.all_units():
             lines = []
             for line, raw, item in units:
-                for event in events(source, line, raw, item, builder, None, self.replay):
-                    if event.__class__ is not Event:
-                        counts['rejected'] += 1
-                        self.first_rejects.append(event['error'])
-                    elif not event.requests:
-                        counts['empty'] += 1
-                    else:
-                        counts['delivered'] += 1
-                        counts['requests'] += len(event.requests)
-                        lines.extend(request.line() for request in event.requests)
+                dry_run_events(events(source, line, raw, item, builder, None, self.replay), counts,
+                               self.first_rejects, lines)
             if lines:
                 out.write('\n'.join(lines) + '\n')
         self.elapsed = time.monotonic() - self.started
