@@ -56,6 +56,10 @@ export function py_keys(d) {
   return is_object(d) ? Object.keys(d) : [];
 }
 
+export function size(d) {
+  return is_object(d) ? Object.keys(d).length : 0;
+}
+
 export function field(d, key, fallback) {
   // A Dict's chain holds no inherited names, so what it reads is its own.
   if (d instanceof Dict) { var v = d[key]; return v !== undefined ? v : fallback; }

@@ -56,6 +56,9 @@ function is_missing(x) {
 function py_keys(d) {
   return is_object(d) ? Object.keys(d) : [];
 }
+function size(d) {
+  return is_object(d) ? Object.keys(d).length : 0;
+}
 function field(d, key, fallback) {
   if (d instanceof Dict) {
     var v = d[key];
@@ -244,11 +247,11 @@ var clean = function(obj, prefix, settings) {
   return out;
 };
 var limited = function(props, settings) {
-  var names = py_keys(props);
-  if (len(names) <= MAX_PROPERTIES) {
+  if (size(props) <= MAX_PROPERTIES) {
     return props;
   }
   note(settings, "cut: over 1000 properties");
+  var names = py_keys(props);
   var out = dict({});
   for (var i = 0; i < MAX_PROPERTIES; i++) {
     out[names[i]] = props[names[i]];
@@ -285,9 +288,6 @@ var without = function(obj, py_name) {
     }
   }
   return out;
-};
-var count = function(obj) {
-  return len(py_keys(obj));
 };
 var first_present = function(obj, names) {
   for (var i = 0; i < len(names); i++) {
@@ -331,7 +331,7 @@ var identify = function(call, settings) {
   var ops = [];
   var user_id = text(field(call, "userId", null));
   var traits = field(call, "traits", null);
-  if (!is_object(traits) || count(traits) === 0) {
+  if (!is_object(traits) || size(traits) === 0) {
     var traits = field(field(call, "context", null), "traits", null);
   }
   var props = clean(traits, "", settings);
@@ -339,7 +339,7 @@ var identify = function(call, settings) {
     push(ops, ["identify", user_id]);
     props["id"] = text_value(user_id, settings);
   }
-  if (count(props) > 0) {
+  if (size(props) > 0) {
     push(ops, ["set", limited(props, settings)]);
   }
   if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) === true) {
@@ -394,7 +394,7 @@ var track = function(call, settings) {
 var add_products = function(ops, key_prefix, products, ts, settings) {
   for (var i = 0; i < len(products); i++) {
     var item = limited(clean(products[i], key_prefix, settings), settings);
-    if (count(item) === 0) {
+    if (size(item) === 0) {
       continue;
     }
     if (!is_missing(ts)) {
@@ -473,7 +473,7 @@ var group = function(call, settings) {
   if (group_id !== "") {
     props[key_prefix + "id"] = text_value(group_id, settings);
   }
-  if (count(props) === 0) {
+  if (size(props) === 0) {
     return [];
   }
   return [["set", limited(props, settings)]];

@@ -42,6 +42,9 @@
   function py_keys(d) {
     return is_object(d) ? Object.keys(d) : [];
   }
+  function size(d) {
+    return is_object(d) ? Object.keys(d).length : 0;
+  }
   function field(d, key, fallback) {
     if (d instanceof Dict) {
       var v = d[key];
@@ -230,11 +233,11 @@
     return out;
   };
   var limited = function(props, settings) {
-    var names = py_keys(props);
-    if (len(names) <= MAX_PROPERTIES) {
+    if (size(props) <= MAX_PROPERTIES) {
       return props;
     }
     note(settings, "cut: over 1000 properties");
+    var names = py_keys(props);
     var out = dict({});
     for (var i = 0; i < MAX_PROPERTIES; i++) {
       out[names[i]] = props[names[i]];
@@ -271,9 +274,6 @@
       }
     }
     return out;
-  };
-  var count = function(obj) {
-    return len(py_keys(obj));
   };
   var first_present = function(obj, names) {
     for (var i = 0; i < len(names); i++) {
@@ -317,7 +317,7 @@
     var ops = [];
     var user_id = text(field(call, "userId", null));
     var traits = field(call, "traits", null);
-    if (!is_object(traits) || count(traits) === 0) {
+    if (!is_object(traits) || size(traits) === 0) {
       var traits = field(field(call, "context", null), "traits", null);
     }
     var props = clean(traits, "", settings);
@@ -325,7 +325,7 @@
       push(ops, ["identify", user_id]);
       props["id"] = text_value(user_id, settings);
     }
-    if (count(props) > 0) {
+    if (size(props) > 0) {
       push(ops, ["set", limited(props, settings)]);
     }
     if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) === true) {
@@ -380,7 +380,7 @@
   var add_products = function(ops, key_prefix, products, ts, settings) {
     for (var i = 0; i < len(products); i++) {
       var item = limited(clean(products[i], key_prefix, settings), settings);
-      if (count(item) === 0) {
+      if (size(item) === 0) {
         continue;
       }
       if (!is_missing(ts)) {
@@ -459,7 +459,7 @@
     if (group_id !== "") {
       props[key_prefix + "id"] = text_value(group_id, settings);
     }
-    if (count(props) === 0) {
+    if (size(props) === 0) {
       return [];
     }
     return [["set", limited(props, settings)]];

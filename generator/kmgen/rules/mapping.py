@@ -11,8 +11,8 @@ may be ``originalTimestamp``, a page category may sit in ``properties.category``
 """
 
 from .portable import (date_value, field, is_array, is_boolean, is_missing, is_object, keys, lower, push,
-                       squash)
-from .values import (amount, clean, count, first_present, limited, note, prefix_of, text, text_value,
+                       size, squash)
+from .values import (amount, clean, first_present, limited, note, prefix_of, text, text_value,
                      without)
 
 BILLING_AMOUNT = 'Billing Amount'
@@ -67,13 +67,13 @@ def identify(call, settings):
     ops = []
     user_id = text(field(call, 'userId', None))
     traits = field(call, 'traits', None)
-    if not is_object(traits) or count(traits) == 0:
+    if not is_object(traits) or size(traits) == 0:
         traits = field(field(call, 'context', None), 'traits', None)
     props = clean(traits, '', settings)
     if user_id != '':
         push(ops, ['identify', user_id])
         props['id'] = text_value(user_id, settings)
-    if count(props) > 0:
+    if size(props) > 0:
         push(ops, ['set', limited(props, settings)])
     if is_boolean(field(call, 'mobile', None)) and field(call, 'mobile', None) == True:
         mobile = {}
@@ -125,7 +125,7 @@ def add_products(ops, key_prefix, products, ts, settings):
     ``_t``/``_d`` an op may carry: ``clean`` drops reserved names from the product's own)."""
     for i in range(len(products)):
         item = limited(clean(products[i], key_prefix, settings), settings)
-        if count(item) == 0:
+        if size(item) == 0:
             continue
         if not is_missing(ts):
             item['_t'] = ts + i
@@ -198,7 +198,7 @@ def group(call, settings):
     group_id = text(field(call, 'groupId', None))
     if group_id != '':
         props[key_prefix + 'id'] = text_value(group_id, settings)
-    if count(props) == 0:
+    if size(props) == 0:
         return []
     return [['set', limited(props, settings)]]
 

@@ -30,6 +30,7 @@ _EDGE_SPACE = ' \t\n\r'
 # The last string date_value parsed: a message's timestamp is read by the check, by the
 # request builder and by the rules, the same str object each time.
 _LAST_DATE = [None, None]
+_DAYS = {}     # 'YYYY-MM-DD' -> days since 1970-01-01, or False (not a date)
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -56,10 +57,17 @@ def keys(d):
     return names
 
 
+def size(d):
+    """The number of own keys of an object (``Object.keys(d).length``); 0 for anything else."""
+    if isinstance(d, dict):
+        return len(d)
+    return 0
+
+
 def field(d, key, default):
     """``d[key]`` when ``d`` is an object that has ``key`` of its own, else ``default``."""
-    if isinstance(d, dict) and key in d:
-        return d[key]
+    if d.__class__ is dict or isinstance(d, dict):
+        return d.get(key, default)
     return default
 
 
@@ -230,25 +238,42 @@ def date_value(x):
     m = _ISO.fullmatch(x) if len(x) > 9 and x[4] == '-' else None
     if m is None:
         return None
-    year, month, day = int(m[1]), int(m[2]), int(m[3])
-    hour = int(m[4] or 0)
-    minute = int(m[5] or 0)
-    second = int(m[6] or 0)
-    if month < 1 or month > 12 or day < 1 or hour > 23 or minute > 59 or second > 59:
+    days = _DAYS.get(x[:10])
+    if days is None:
+        days = _day_number(x[:10])
+    if days is False:
         return None
-    if day > _DAYS_IN_MONTH[month - 1] + (1 if month == 2 and _is_leap(year) else 0):
-        return None
-    offset = 0
-    zone = m[7]
-    if zone and zone != 'Z':
-        zh = int(zone[1:3])
-        zm = int(zone[-2:]) if len(zone) > 3 else 0
-        if zh > 23 or zm > 59:
+    hour, minute, second, zone = m.group(4, 5, 6, 7)
+    seconds = days * 86400
+    if hour is not None:
+        hour, minute = int(hour), int(minute)
+        second = int(second) if second is not None else 0
+        if hour > 23 or minute > 59 or second > 59:
             return None
-        offset = (zh * 3600 + zm * 60) * (-1 if zone[0] == '-' else 1)
-    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset
+        seconds += hour * 3600 + minute * 60 + second
+        if zone is not None and zone != 'Z':
+            zh = int(zone[1:3])
+            zm = int(zone[-2:]) if len(zone) > 3 else 0
+            if zh > 23 or zm > 59:
+                return None
+            seconds -= (zh * 3600 + zm * 60) * (-1 if zone[0] == '-' else 1)
     _LAST_DATE[:] = [x, seconds]
     return seconds
+
+
+def _day_number(date):
+    """Days since 1970-01-01 of a ``YYYY-MM-DD`` the regex matched, or False when the month
+    or day is out of range; remembered (a backfill's events fall on few days)."""
+    year, month, day = int(date[:4]), int(date[5:7]), int(date[8:10])
+    if month < 1 or month > 12 or day < 1 or day > _DAYS_IN_MONTH[month - 1] + (
+            1 if month == 2 and _is_leap(year) else 0):
+        days = False
+    else:
+        days = _days_from_civil(year, month, day)
+    if len(_DAYS) >= 4096:
+        _DAYS.clear()
+    _DAYS[date] = days
+    return days
 
 
 def parse_money(s):

@@ -5,7 +5,7 @@ Transpiled as-is to JavaScript; stay inside the subset (docs/site-rules.md, "The
 
 from .portable import (cut, date_value, field, is_array, is_missing, is_number, is_object,
                        is_string, join, json_compact, keys, norm_number, parse_money, push,
-                       to_str, well_formed)
+                       size, to_str, well_formed)
 
 # Limits (the same in both modes): containers nested deeper than MAX_DEPTH levels (the
 # properties object is level 1) are dropped there; an op keeps its first MAX_PROPERTIES
@@ -138,10 +138,10 @@ def clean(obj, prefix, settings):
 
 def limited(props, settings):
     """``props`` with at most MAX_PROPERTIES properties, the first in key order."""
-    names = keys(props)
-    if len(names) <= MAX_PROPERTIES:
+    if size(props) <= MAX_PROPERTIES:
         return props
     note(settings, 'cut: over 1000 properties')
+    names = keys(props)
     out = {}
     for i in range(MAX_PROPERTIES):
         out[names[i]] = props[names[i]]
@@ -184,7 +184,7 @@ def without(obj, name):
 
 
 def count(obj):
-    return len(keys(obj))
+    return size(obj)
 
 
 def first_present(obj, names):
