@@ -64,6 +64,11 @@ BAD = [
     ('{"type":"track","event":"x","properties":{"n":NaN}}', 'Error: Invalid JSON in <stdin>: NaN is not valid JSON.'),
     ('{"type":"alias","previousId":"a"}',
      'Error: alias message in <stdin> has no "userId": add the new identity as "userId".'),
+    # Two wrong fields: the error names the first in a fixed order, not in the message's.
+    ('{"type":"track","timestamp":"soon","event":true,"traits":[1],"properties":"a"}',
+     '''Error: "properties" in <stdin> must be an object, got a string ("a").'''),
+    ('{"type":"track","timestamp":"soon","event":true}',
+     'Error: "event" in <stdin> must be a string, got a boolean (true).'),
 ]
 
 

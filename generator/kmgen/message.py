@@ -53,19 +53,15 @@ def parse(text, source='<stdin>'):
     return check(message, source)
 
 
-def check(message, source='message'):
-    """Return ``message`` if it is a Segment- or RudderStack-shaped call, else raise
-    MessageError naming the field, the offending value and the fix."""
-    if not isinstance(message, dict):
-        raise MessageError('%s must be a JSON object (one message), got %s.' % (source, _kind(message)))
-    call_type = message.get('type')
-    if call_type is None:
-        raise MessageError('%s has no "type": add "type": "track" (or %s).'
-                           % (source, ', '.join(t for t in CALL_TYPES if t != 'track')))
-    if call_type not in CALL_TYPES:
-        close = difflib.get_close_matches(str(call_type).lower(), CALL_TYPES, n=1, cutoff=0.5)
-        raise MessageError('Unknown message type %s in %s.%s Use one of %s.' % (
-            as_json(call_type), source, ' Did you mean %s?' % as_json(close[0]) if close else '', ', '.join(CALL_TYPES)))
+# What each checked field must hold: its kind, and the class that fits it at first sight.
+OBJECT, ID, TEXT, TIME = 'object', 'id', 'text', 'time'
+_KIND = dict([(name, OBJECT) for name in OBJECT_FIELDS] + [(name, ID) for name in ID_FIELDS]
+             + [(name, TEXT) for name in TEXT_FIELDS] + [(name, TIME) for name in TIME_FIELDS])
+_KIND_TYPE = {OBJECT: dict, ID: str, TEXT: str, TIME: str}
+
+
+def _field_error(message, source):
+    """Raise the error of the first field (in the fixed order below) whose value is wrong."""
     for name in OBJECT_FIELDS:
         value = message.get(name)
         if value is not None and not isinstance(value, dict):
@@ -79,6 +75,32 @@ def check(message, source='message'):
         if value is not None and date_value(value) is None:
             raise MessageError('"%s" in %s must be an ISO-8601 date such as "2024-05-01T12:00:00Z", got %s.'
                                % (name, source, as_json(value)))
+
+
+def check(message, source='message'):
+    """Return ``message`` if it is a Segment- or RudderStack-shaped call, else raise
+    MessageError naming the field, the offending value and the fix."""
+    if not isinstance(message, dict):
+        raise MessageError('%s must be a JSON object (one message), got %s.' % (source, _kind(message)))
+    call_type = message.get('type')
+    if call_type is None:
+        raise MessageError('%s has no "type": add "type": "track" (or %s).'
+                           % (source, ', '.join(t for t in CALL_TYPES if t != 'track')))
+    if call_type not in CALL_TYPES:
+        close = difflib.get_close_matches(str(call_type).lower(), CALL_TYPES, n=1, cutoff=0.5)
+        raise MessageError('Unknown message type %s in %s.%s Use one of %s.' % (
+            as_json(call_type), source, ' Did you mean %s?' % as_json(close[0]) if close else '', ', '.join(CALL_TYPES)))
+    for name in message:
+        kind = _KIND.get(name)
+        if kind is None:
+            continue
+        value = message[name]
+        if value is None or value.__class__ is _KIND_TYPE[kind]:
+            if kind != TIME or value is None or date_value(value) is not None:
+                continue
+        elif kind == ID and _finite_number(value):
+            continue
+        _field_error(message, source)
     if call_type == 'track' and not message.get('event'):
         raise MessageError('track message in %s has no "event": add "event": "<what happened>".' % source)
     if call_type == 'alias':

@@ -36,7 +36,8 @@ OWN_TIME = ('_t', '_d')
 
 _MAX_SAFE = 2 ** 53
 _UNRESERVED = frozenset(map(ord, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-'))
-_ASCII_ESCAPES = {c: '%%%02X' % c for c in range(128) if c not in _UNRESERVED}
+# str.translate() with a list (indexed by code point) is about twice as fast as with a dict.
+_ASCII_ESCAPES = [chr(c) if c in _UNRESERVED else '%%%02X' % c for c in range(128)]
 _CACHE_MAX = 20000
 _KEY_CACHE = {}      # property name -> 'name=' encoded
 _TEXT_CACHE = {}     # string value -> encoded

@@ -8,6 +8,7 @@ thread. Flow control is by credit: a worker takes a batch only while it has fewe
 ``core.ACTIVE_LIMIT`` requests in hand, so memory stays flat however long the input is.
 """
 
+import gc
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.resource_tracker
@@ -29,6 +30,12 @@ def worker_main(conn, settings, options, replay):
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
+    # What a worker allocates per event is freed by reference counting as soon as the event is
+    # delivered; the cyclic collector only has to catch rare cycles. Left at its defaults it
+    # ran about 750 times per 50,000 events and took about a tenth of the worker's CPU, most of
+    # it walking the modules' objects, which freeze() moves out of its sight.
+    gc.freeze()
+    gc.set_threshold(100000, 50, 100)
     import asyncio
     asyncio.run(_Worker(conn, settings, options, replay).run())
 
