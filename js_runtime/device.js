@@ -8,6 +8,8 @@
 import { map_call } from './mapping.js';
 import { Dict } from './runtime.js';
 
+export { Dict };
+
 // The rules' limits (containers past level 32, 1,000 properties per op, 8,192-unit strings)
 // plus a margin, so that the rules, not the boundary, make every cut of an input within
 // them: containers past DEPTH, properties of one object past PROPS (not counting null ones),

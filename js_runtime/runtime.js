@@ -8,12 +8,12 @@
 export function Dict() {}
 Dict.prototype = Object.create(null);
 
+// Transcrypt writes every `{...}` as dict({...}): for-in over the literal allocates nothing
+// (most are `{}`), and only its own keys are taken, whatever a page added to Object.prototype.
+var hasOwn = Object.prototype.hasOwnProperty;
 export function dict(init) {
   var out = new Dict();
-  if (init) {
-    var names = Object.keys(init);
-    for (var i = 0; i < names.length; i++) out[names[i]] = init[names[i]];
-  }
+  for (var k in init) if (hasOwn.call(init, k)) out[k] = init[k];
   return out;
 }
 

@@ -3,12 +3,10 @@
 function Dict() {
 }
 Dict.prototype = /* @__PURE__ */ Object.create(null);
+var hasOwn = Object.prototype.hasOwnProperty;
 function dict(init) {
   var out = new Dict();
-  if (init) {
-    var names = Object.keys(init);
-    for (var i = 0; i < names.length; i++) out[names[i]] = init[names[i]];
-  }
+  for (var k in init) if (hasOwn.call(init, k)) out[k] = init[k];
   return out;
 }
 function len(x) {
@@ -16,7 +14,7 @@ function len(x) {
 }
 
 // portable.js
-var hasOwn = Object.prototype.hasOwnProperty;
+var hasOwn2 = Object.prototype.hasOwnProperty;
 var toString = Object.prototype.toString;
 var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
 var DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
@@ -38,7 +36,7 @@ function py_eq(a, b) {
   if (!is_object(a) || !is_object(b)) return false;
   names = Object.keys(a);
   if (names.length !== Object.keys(b).length) return false;
-  for (i = 0; i < names.length; i++) if (!hasOwn.call(b, names[i]) || !py_eq(a[names[i]], b[names[i]])) return false;
+  for (i = 0; i < names.length; i++) if (!hasOwn2.call(b, names[i]) || !py_eq(a[names[i]], b[names[i]])) return false;
   return true;
 }
 function is_boolean(x) {
@@ -64,7 +62,7 @@ function field(d, key, fallback) {
     var v = d[key];
     return v !== void 0 ? v : fallback;
   }
-  return is_object(d) && hasOwn.call(d, key) && d[key] !== void 0 ? d[key] : fallback;
+  return d !== null && typeof d === "object" && hasOwn2.call(d, key) && is_object(d) && d[key] !== void 0 ? d[key] : fallback;
 }
 function push(list, x) {
   list.push(x);
@@ -112,17 +110,17 @@ function parse_money(s) {
 function lower(s) {
   return s.toLowerCase();
 }
+var squashed = ["", ""];
 function squash(s) {
-  return s.toLowerCase().replace(/[ _]/g, "");
+  if (s !== squashed[0]) squashed = [s, s.toLowerCase().replace(/[ _]/g, "")];
+  return squashed[1];
 }
+var SURROGATE = /[\ud800-\udfff]/;
+var PAIR_OR_LONE = /[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]/g;
 function well_formed(s) {
-  if (s.toWellFormed) return s.toWellFormed();
-  for (var out = "", i = 0, c; i < s.length; i++) {
-    c = s.charCodeAt(i);
-    if (c >> 10 == 54 && s.charCodeAt(i + 1) >> 10 == 55) out += s[i] + s[++i];
-    else out += c >> 11 == 27 ? "�" : s[i];
-  }
-  return out;
+  return SURROGATE.test(s) ? s.replace(PAIR_OR_LONE, function(m) {
+    return m.length > 1 ? m : "�";
+  }) : s;
 }
 function cut(s, limit) {
   if (s.length <= limit) return well_formed(s);
@@ -358,8 +356,8 @@ var track = function(call, settings) {
   if (!is_object(raw)) {
     var raw = dict({});
   }
-  var squashed = squash(event);
-  var order = is_order_completed(squashed);
+  var squashed2 = squash(event);
+  var order = is_order_completed(squashed2);
   var products = field(raw, "products", null);
   if (order && is_array(products)) {
     var raw = without(raw, "products");
@@ -383,7 +381,7 @@ var track = function(call, settings) {
   if (order && is_array(products)) {
     add_products(ops, key_prefix, products, timestamp(call), settings);
   }
-  if (squashed === "experimentviewed") {
+  if (squashed2 === "experimentviewed") {
     var traits = experiment_traits(raw, settings);
     if (!is_missing(traits)) {
       push(ops, ["set", traits]);
@@ -602,7 +600,7 @@ var masked = function(email) {
 
 // mapping.js
 var SHAPES = { identify: ["text"], set: ["props"], record: ["text", "props"], alias: ["text", "text"] };
-var hasOwn2 = Object.prototype.hasOwnProperty;
+var hasOwn3 = Object.prototype.hasOwnProperty;
 var WIRE_NAMES = { _k: 1, _p: 1, _n: 1 };
 var TIME_NAMES = { _t: 1, _d: 1 };
 function warn(message) {
@@ -623,7 +621,7 @@ function ops_problem(ops) {
   if (!is_array(ops)) return "returned " + kind(ops) + ", not a list of ops";
   for (var i = 0; i < ops.length; i++) {
     var op = ops[i];
-    var shape = is_array(op) && op.length > 0 && is_string(op[0]) && hasOwn2.call(SHAPES, op[0]) ? SHAPES[op[0]] : null;
+    var shape = is_array(op) && op.length > 0 && is_string(op[0]) && hasOwn3.call(SHAPES, op[0]) ? SHAPES[op[0]] : null;
     if (shape === null || op.length !== shape.length + 1) {
       return "returned op #" + i + " " + (is_array(op) ? json_compact(op) : kind(op)) + ', not ["identify", id], ["set", props], ["record", name, props] or ["alias", to, from]';
     }
@@ -637,7 +635,7 @@ function ops_problem(ops) {
         var names = Object.keys(value);
         for (var k = 0; k < names.length; k++) {
           var item = value[names[k]];
-          if (hasOwn2.call(WIRE_NAMES, names[k]) || hasOwn2.call(TIME_NAMES, names[k]) && op[0] !== "set") {
+          if (hasOwn3.call(WIRE_NAMES, names[k]) || hasOwn3.call(TIME_NAMES, names[k]) && op[0] !== "set") {
             return "returned op #" + i + " (" + op[0] + ") with the reserved wire name " + json_compact(names[k]);
           }
           if (!(is_string(item) || item === true || item === false || is_number(item) && !is_missing(item))) {

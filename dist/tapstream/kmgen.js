@@ -4,12 +4,10 @@
   function Dict() {
   }
   Dict.prototype = /* @__PURE__ */ Object.create(null);
+  var hasOwn = Object.prototype.hasOwnProperty;
   function dict(init) {
     var out = new Dict();
-    if (init) {
-      var names = Object.keys(init);
-      for (var i = 0; i < names.length; i++) out[names[i]] = init[names[i]];
-    }
+    for (var k in init) if (hasOwn.call(init, k)) out[k] = init[k];
     return out;
   }
   function len(x) {
@@ -17,7 +15,7 @@
   }
 
   // portable.js
-  var hasOwn = Object.prototype.hasOwnProperty;
+  var hasOwn2 = Object.prototype.hasOwnProperty;
   var toString = Object.prototype.toString;
   var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
   var DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
@@ -50,7 +48,7 @@
       var v = d[key];
       return v !== void 0 ? v : fallback;
     }
-    return is_object(d) && hasOwn.call(d, key) && d[key] !== void 0 ? d[key] : fallback;
+    return d !== null && typeof d === "object" && hasOwn2.call(d, key) && is_object(d) && d[key] !== void 0 ? d[key] : fallback;
   }
   function push(list, x) {
     list.push(x);
@@ -98,17 +96,17 @@
   function lower(s) {
     return s.toLowerCase();
   }
+  var squashed = ["", ""];
   function squash(s) {
-    return s.toLowerCase().replace(/[ _]/g, "");
+    if (s !== squashed[0]) squashed = [s, s.toLowerCase().replace(/[ _]/g, "")];
+    return squashed[1];
   }
+  var SURROGATE = /[\ud800-\udfff]/;
+  var PAIR_OR_LONE = /[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]/g;
   function well_formed(s) {
-    if (s.toWellFormed) return s.toWellFormed();
-    for (var out = "", i = 0, c; i < s.length; i++) {
-      c = s.charCodeAt(i);
-      if (c >> 10 == 54 && s.charCodeAt(i + 1) >> 10 == 55) out += s[i] + s[++i];
-      else out += c >> 11 == 27 ? "�" : s[i];
-    }
-    return out;
+    return SURROGATE.test(s) ? s.replace(PAIR_OR_LONE, function(m) {
+      return m.length > 1 ? m : "�";
+    }) : s;
   }
   function cut(s, limit) {
     if (s.length <= limit) return well_formed(s);
@@ -344,8 +342,8 @@
     if (!is_object(raw)) {
       var raw = dict({});
     }
-    var squashed = squash(event);
-    var order = is_order_completed(squashed);
+    var squashed2 = squash(event);
+    var order = is_order_completed(squashed2);
     var products = field(raw, "products", null);
     if (order && is_array(products)) {
       var raw = without(raw, "products");
@@ -369,7 +367,7 @@
     if (order && is_array(products)) {
       add_products(ops, key_prefix, products, timestamp(call), settings);
     }
-    if (squashed === "experimentviewed") {
+    if (squashed2 === "experimentviewed") {
       var traits = experiment_traits(raw, settings);
       if (!is_missing(traits)) {
         push(ops, ["set", traits]);
@@ -754,7 +752,8 @@
     var first = mobile, userId = null, stubbed = !!state;
     state = api._kmgen = { ready: true, version: "0.1.0", nonce, queue: [], debug: false, messages: [] };
     function call(method2, args) {
-      var fields = FIELDS[method2], message = { type: method2 }, names = [], i = 0, n = args.length, arg;
+      var fields = FIELDS[method2], message = new Dict(), names = [], i = 0, n = args.length, arg;
+      message.type = method2;
       if (!fields) {
         if (typeof args[0] === "function") w._kmq.push(function() {
           guard(args[0], "a ready() callback threw");

@@ -3,12 +3,10 @@
 function Dict() {
 }
 Dict.prototype = /* @__PURE__ */ Object.create(null);
+var hasOwn = Object.prototype.hasOwnProperty;
 function dict(init) {
   var out = new Dict();
-  if (init) {
-    var names = Object.keys(init);
-    for (var i = 0; i < names.length; i++) out[names[i]] = init[names[i]];
-  }
+  for (var k in init) if (hasOwn.call(init, k)) out[k] = init[k];
   return out;
 }
 function len(x) {
@@ -16,7 +14,7 @@ function len(x) {
 }
 
 // portable.js
-var hasOwn = Object.prototype.hasOwnProperty;
+var hasOwn2 = Object.prototype.hasOwnProperty;
 var toString = Object.prototype.toString;
 var ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$/;
 var DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
@@ -49,7 +47,7 @@ function field(d, key, fallback) {
     var v = d[key];
     return v !== void 0 ? v : fallback;
   }
-  return is_object(d) && hasOwn.call(d, key) && d[key] !== void 0 ? d[key] : fallback;
+  return d !== null && typeof d === "object" && hasOwn2.call(d, key) && is_object(d) && d[key] !== void 0 ? d[key] : fallback;
 }
 function push(list, x) {
   list.push(x);
@@ -97,17 +95,17 @@ function parse_money(s) {
 function lower(s) {
   return s.toLowerCase();
 }
+var squashed = ["", ""];
 function squash(s) {
-  return s.toLowerCase().replace(/[ _]/g, "");
+  if (s !== squashed[0]) squashed = [s, s.toLowerCase().replace(/[ _]/g, "")];
+  return squashed[1];
 }
+var SURROGATE = /[\ud800-\udfff]/;
+var PAIR_OR_LONE = /[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]/g;
 function well_formed(s) {
-  if (s.toWellFormed) return s.toWellFormed();
-  for (var out = "", i = 0, c; i < s.length; i++) {
-    c = s.charCodeAt(i);
-    if (c >> 10 == 54 && s.charCodeAt(i + 1) >> 10 == 55) out += s[i] + s[++i];
-    else out += c >> 11 == 27 ? "�" : s[i];
-  }
-  return out;
+  return SURROGATE.test(s) ? s.replace(PAIR_OR_LONE, function(m) {
+    return m.length > 1 ? m : "�";
+  }) : s;
 }
 function cut(s, limit) {
   if (s.length <= limit) return well_formed(s);
@@ -343,8 +341,8 @@ var track = function(call, settings) {
   if (!is_object(raw)) {
     var raw = dict({});
   }
-  var squashed = squash(event);
-  var order = is_order_completed(squashed);
+  var squashed2 = squash(event);
+  var order = is_order_completed(squashed2);
   var products = field(raw, "products", null);
   if (order && is_array(products)) {
     var raw = without(raw, "products");
@@ -368,7 +366,7 @@ var track = function(call, settings) {
   if (order && is_array(products)) {
     add_products(ops, key_prefix, products, timestamp(call), settings);
   }
-  if (squashed === "experimentviewed") {
+  if (squashed2 === "experimentviewed") {
     var traits = experiment_traits(raw, settings);
     if (!is_missing(traits)) {
       push(ops, ["set", traits]);
