@@ -117,8 +117,7 @@ function walk(v, depth) {
 // `value` copied within the limits; what had to be dropped waits for send()'s warning.
 // `depth` is the value's level in its message (0 for the message, 1 for its properties).
 export function copy(value, depth) {
-  var savedStack = stack, savedWork = work, savedProblem = problem;
-  stack = [];
+  var base = stack.length, savedWork = work, savedProblem = problem;
   work = WORK;
   problem = '';
   try {
@@ -127,7 +126,7 @@ export function copy(value, depth) {
     pending = pending || problem;
     return value;
   } finally {
-    stack = savedStack;
+    stack.length = base;
     work = savedWork;
     problem = savedProblem;
   }

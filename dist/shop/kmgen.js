@@ -476,6 +476,9 @@
   var RULES = dict({ "identify": identify, "track": track, "page": page, "screen": screen, "group": group, "alias": alias });
   var opted_out = function(call) {
     var integrations = field(call, "integrations", null);
+    if (!is_object(integrations)) {
+      return false;
+    }
     var names = py_keys(integrations);
     var mine = null;
     for (var i = 0; i < len(names); i++) {
@@ -623,8 +626,7 @@
     }
   }
   function copy(value, depth) {
-    var savedStack = stack, savedWork = work, savedProblem = problem;
-    stack = [];
+    var base = stack.length, savedWork = work, savedProblem = problem;
     work = WORK;
     problem = "";
     try {
@@ -633,7 +635,7 @@
       pending = pending || problem;
       return value;
     } finally {
-      stack = savedStack;
+      stack.length = base;
       work = savedWork;
       problem = savedProblem;
     }

@@ -475,6 +475,9 @@ var alias = function(call, settings) {
 var RULES = dict({ "identify": identify, "track": track, "page": page, "screen": screen, "group": group, "alias": alias });
 var opted_out = function(call) {
   var integrations = field(call, "integrations", null);
+  if (!is_object(integrations)) {
+    return false;
+  }
   var names = py_keys(integrations);
   var mine = null;
   for (var i = 0; i < len(names); i++) {
@@ -622,8 +625,7 @@ function walk(v, depth) {
   }
 }
 function copy(value, depth) {
-  var savedStack = stack, savedWork = work, savedProblem = problem;
-  stack = [];
+  var base = stack.length, savedWork = work, savedProblem = problem;
   work = WORK;
   problem = "";
   try {
@@ -632,7 +634,7 @@ function copy(value, depth) {
     pending = pending || problem;
     return value;
   } finally {
-    stack = savedStack;
+    stack.length = base;
     work = savedWork;
     problem = savedProblem;
   }

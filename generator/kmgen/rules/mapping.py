@@ -229,6 +229,8 @@ def opted_out(call):
     """Segment's per-call opt-out: ``integrations.Kissmetrics == false`` (the name in any case),
     or ``integrations.All == false`` unless Kissmetrics is true or holds its options."""
     integrations = field(call, 'integrations', None)
+    if not is_object(integrations):
+        return False
     names = keys(integrations)
     mine = None
     for i in range(len(names)):
