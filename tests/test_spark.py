@@ -190,8 +190,18 @@ def test_a_rerun_after_the_server_went_down_sends_only_what_was_not_finished(ses
 
 
 def test_kill_9_of_the_driver_then_the_same_command_loses_nothing(session, tmp_path, capsys):
-    items, paths = mixed_files(tmp_path, per_file=5000)
+    items, paths = mixed_files(tmp_path, per_file=10000)
     out = str(tmp_path / 'out')
+    journal = os.path.join(out, kmspark.JOURNAL)
+
+    def journaled():
+        # The kill must come after a first sync, or there is nothing for the rerun to skip
+        # (a fast machine acknowledges 10,000 before the first half second is over).
+        try:
+            return any(os.path.getsize(os.path.join(journal, name)) for name in os.listdir(journal))
+        except OSError:
+            return False
+
     with FakeKM() as server:
         toml = tmp_path / 'kmgen.toml'
         toml.write_text('api_key = "%s"\ntracking_host = "%s"\n' % (API_KEY, server.url))
@@ -200,7 +210,8 @@ def test_kill_9_of_the_driver_then_the_same_command_loses_nothing(session, tmp_p
         proc = subprocess.Popen([sys.executable, '-m', 'kmgen', *args], start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline, first_ack = time.monotonic() + 240, None
-        while len(server.acked) < 10000 and proc.poll() is None and time.monotonic() < deadline:
+        while ((len(server.acked) < 10000 or not journaled()) and proc.poll() is None
+               and time.monotonic() < deadline):
             if first_ack is None and server.acked:
                 first_ack = time.monotonic()
             time.sleep(0.02)
