@@ -121,7 +121,7 @@
   var RESERVED = dict({ "_k": true, "_p": true, "_n": true, "_t": true, "_d": true });
   var DEPTH_NOTE = "dropped: nested deeper than 32 levels";
   var note = function(settings, message) {
-    var notes = field(settings, "notes", null);
+    var notes = settings instanceof Dict ? settings["notes"] !== void 0 ? settings["notes"] : null : field(settings, "notes", null);
     if (is_array(notes)) {
       push(notes, message);
     }
@@ -292,9 +292,9 @@
     return field(settings, py_name, DEFAULTS[py_name]);
   };
   var timestamp = function(call) {
-    var seconds = date_value(field(call, "timestamp", null));
+    var seconds = date_value(call instanceof Dict ? call["timestamp"] !== void 0 ? call["timestamp"] : null : field(call, "timestamp", null));
     if (is_missing(seconds)) {
-      var seconds = date_value(field(call, "originalTimestamp", null));
+      var seconds = date_value(call instanceof Dict ? call["originalTimestamp"] !== void 0 ? call["originalTimestamp"] : null : field(call, "originalTimestamp", null));
     }
     return seconds;
   };
@@ -313,10 +313,10 @@
   };
   var identify = function(call, settings) {
     var ops = [];
-    var user_id = text(field(call, "userId", null));
-    var traits = field(call, "traits", null);
+    var user_id = text(call instanceof Dict ? call["userId"] !== void 0 ? call["userId"] : null : field(call, "userId", null));
+    var traits = call instanceof Dict ? call["traits"] !== void 0 ? call["traits"] : null : field(call, "traits", null);
     if (!is_object(traits) || size(traits) === 0) {
-      var traits = field(field(call, "context", null), "traits", null);
+      var traits = field(call instanceof Dict ? call["context"] !== void 0 ? call["context"] : null : field(call, "context", null), "traits", null);
     }
     var props = clean(traits, "", settings);
     if (user_id !== "") {
@@ -326,7 +326,7 @@
     if (size(props) > 0) {
       push(ops, ["set", limited(props, settings)]);
     }
-    if (is_boolean(field(call, "mobile", null)) && field(call, "mobile", null) === true) {
+    if (is_boolean(call instanceof Dict ? call["mobile"] !== void 0 ? call["mobile"] : null : field(call, "mobile", null)) && (call instanceof Dict ? call["mobile"] !== void 0 ? call["mobile"] : null : field(call, "mobile", null)) === true) {
       var mobile2 = dict({});
       mobile2[MOBILE_SESSION] = "Yes";
       push(ops, ["set", mobile2]);
@@ -334,24 +334,24 @@
     return ops;
   };
   var track = function(call, settings) {
-    var event = text(field(call, "event", null));
+    var event = text(call instanceof Dict ? call["event"] !== void 0 ? call["event"] : null : field(call, "event", null));
     if (event === "") {
       return [];
     }
-    var raw = field(call, "properties", null);
+    var raw = call instanceof Dict ? call["properties"] !== void 0 ? call["properties"] : null : field(call, "properties", null);
     if (!is_object(raw)) {
       var raw = dict({});
     }
     var squashed2 = squash(event);
     var order = is_order_completed(squashed2);
-    var products = field(raw, "products", null);
+    var products = raw instanceof Dict ? raw["products"] !== void 0 ? raw["products"] : null : field(raw, "products", null);
     if (order && is_array(products)) {
       var raw = without(raw, "products");
     }
-    var revenue = field(raw, "revenue", null);
+    var revenue = raw instanceof Dict ? raw["revenue"] !== void 0 ? raw["revenue"] : null : field(raw, "revenue", null);
     var source = "revenue";
     if (is_missing(revenue) && order) {
-      var revenue = field(raw, "total", null);
+      var revenue = raw instanceof Dict ? raw["total"] !== void 0 ? raw["total"] : null : field(raw, "total", null);
       var source = "total";
     }
     var billing = amount(revenue);
@@ -390,9 +390,9 @@
   };
   var viewed = function(call, kind, label2, settings) {
     var key_prefix = prefix_of(kind);
-    var props = clean(field(call, "properties", null), key_prefix, settings);
-    var py_name = text(field(call, "name", null));
-    var category = text(field(call, "category", null));
+    var props = clean(call instanceof Dict ? call["properties"] !== void 0 ? call["properties"] : null : field(call, "properties", null), key_prefix, settings);
+    var py_name = text(call instanceof Dict ? call["name"] !== void 0 ? call["name"] : null : field(call, "name", null));
+    var category = text(call instanceof Dict ? call["category"] !== void 0 ? call["category"] : null : field(call, "category", null));
     if (py_name !== "") {
       props[key_prefix + "name"] = text_value(py_name, settings);
     }
@@ -403,31 +403,31 @@
   };
   var page = function(call, settings) {
     var ops = [];
-    var props = field(call, "properties", null);
-    var context_page = field(field(call, "context", null), "page", null);
+    var props = call instanceof Dict ? call["properties"] !== void 0 ? call["properties"] : null : field(call, "properties", null);
+    var context_page = field(call instanceof Dict ? call["context"] !== void 0 ? call["context"] : null : field(call, "context", null), "page", null);
     if (setting(settings, "record_page_view")) {
       var view = dict({});
-      var url = text(field(props, "url", null));
+      var url = text(props instanceof Dict ? props["url"] !== void 0 ? props["url"] : null : field(props, "url", null));
       if (url === "") {
-        var url = text(field(context_page, "url", null));
+        var url = text(context_page instanceof Dict ? context_page["url"] !== void 0 ? context_page["url"] : null : field(context_page, "url", null));
       }
       if (url !== "") {
         view["Viewed URL"] = text_value(url, settings);
       }
-      var referrer = text(field(props, "referrer", null));
+      var referrer = text(props instanceof Dict ? props["referrer"] !== void 0 ? props["referrer"] : null : field(props, "referrer", null));
       if (referrer === "") {
-        var referrer = text(field(context_page, "referrer", null));
+        var referrer = text(context_page instanceof Dict ? context_page["referrer"] !== void 0 ? context_page["referrer"] : null : field(context_page, "referrer", null));
       }
       view["Referrer"] = referrer !== "" ? text_value(referrer, settings) : "Direct";
       push(ops, ["record", PAGE_VIEW, view]);
     }
-    var py_name = text(field(call, "name", null));
+    var py_name = text(call instanceof Dict ? call["name"] !== void 0 ? call["name"] : null : field(call, "name", null));
     if (py_name === "") {
-      var py_name = text(field(props, "name", null));
+      var py_name = text(props instanceof Dict ? props["name"] !== void 0 ? props["name"] : null : field(props, "name", null));
     }
-    var category = text(field(call, "category", null));
+    var category = text(call instanceof Dict ? call["category"] !== void 0 ? call["category"] : null : field(call, "category", null));
     if (category === "") {
-      var category = text(field(props, "category", null));
+      var category = text(props instanceof Dict ? props["category"] !== void 0 ? props["category"] : null : field(props, "category", null));
     }
     var label2 = "";
     if (py_name !== "" && setting(settings, "track_named_pages")) {
@@ -441,9 +441,9 @@
     return ops;
   };
   var screen = function(call, settings) {
-    var py_name = text(field(call, "name", null));
+    var py_name = text(call instanceof Dict ? call["name"] !== void 0 ? call["name"] : null : field(call, "name", null));
     if (py_name === "") {
-      var py_name = text(field(field(call, "properties", null), "name", null));
+      var py_name = text(field(call instanceof Dict ? call["properties"] !== void 0 ? call["properties"] : null : field(call, "properties", null), "name", null));
     }
     if (py_name === "") {
       return [];
@@ -452,8 +452,8 @@
   };
   var group = function(call, settings) {
     var key_prefix = prefix_of(setting(settings, "group_prefix"));
-    var props = clean(field(call, "traits", null), key_prefix, settings);
-    var group_id = text(field(call, "groupId", null));
+    var props = clean(call instanceof Dict ? call["traits"] !== void 0 ? call["traits"] : null : field(call, "traits", null), key_prefix, settings);
+    var group_id = text(call instanceof Dict ? call["groupId"] !== void 0 ? call["groupId"] : null : field(call, "groupId", null));
     if (group_id !== "") {
       props[key_prefix + "id"] = text_value(group_id, settings);
     }
@@ -463,10 +463,10 @@
     return [["set", limited(props, settings)]];
   };
   var alias = function(call, settings) {
-    var user_id = text(field(call, "userId", null));
-    var previous = text(field(call, "previousId", null));
+    var user_id = text(call instanceof Dict ? call["userId"] !== void 0 ? call["userId"] : null : field(call, "userId", null));
+    var previous = text(call instanceof Dict ? call["previousId"] !== void 0 ? call["previousId"] : null : field(call, "previousId", null));
     if (previous === "") {
-      var previous = text(field(call, "anonymousId", null));
+      var previous = text(call instanceof Dict ? call["anonymousId"] !== void 0 ? call["anonymousId"] : null : field(call, "anonymousId", null));
     }
     if (user_id === "" || previous === "") {
       return [];
@@ -475,7 +475,7 @@
   };
   var RULES = dict({ "identify": identify, "track": track, "page": page, "screen": screen, "group": group, "alias": alias });
   var opted_out = function(call) {
-    var integrations = field(call, "integrations", null);
+    var integrations = call instanceof Dict ? call["integrations"] !== void 0 ? call["integrations"] : null : field(call, "integrations", null);
     if (!is_object(integrations)) {
       return false;
     }
@@ -492,11 +492,11 @@
         }
       }
     }
-    var everything = field(integrations, "All", null);
+    var everything = integrations instanceof Dict ? integrations["All"] !== void 0 ? integrations["All"] : null : field(integrations, "All", null);
     return is_boolean(everything) && everything === false && is_missing(mine);
   };
   var map_call = function(call, settings) {
-    var rule = field(RULES, text(field(call, "type", null)), null);
+    var rule = field(RULES, text(call instanceof Dict ? call["type"] !== void 0 ? call["type"] : null : field(call, "type", null)), null);
     if (is_missing(rule)) {
       return [];
     }
