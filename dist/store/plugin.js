@@ -312,6 +312,13 @@ var timestamp = function(call) {
   }
   return seconds;
 };
+var text_of = function(first2, second, key) {
+  var value = text(field(first2, key, null));
+  if (value === "") {
+    var value = text(field(second, key, null));
+  }
+  return value;
+};
 var is_order_completed = function(py_name) {
   return py_name === "ordercompleted" || py_name === "completedorder";
 };
@@ -340,10 +347,11 @@ var identify = function(call, settings) {
   if (size(props) > 0) {
     push(ops, ["set", limited(props, settings)]);
   }
-  if (is_boolean(call instanceof Dict ? call["mobile"] !== void 0 ? call["mobile"] : null : field(call, "mobile", null)) && (call instanceof Dict ? call["mobile"] !== void 0 ? call["mobile"] : null : field(call, "mobile", null)) === true) {
-    var mobile2 = dict({});
-    mobile2[MOBILE_SESSION] = "Yes";
-    push(ops, ["set", mobile2]);
+  var mobile2 = call instanceof Dict ? call["mobile"] !== void 0 ? call["mobile"] : null : field(call, "mobile", null);
+  if (is_boolean(mobile2) && mobile2 === true) {
+    var session = dict({});
+    session[MOBILE_SESSION] = "Yes";
+    push(ops, ["set", session]);
   }
   return ops;
 };
@@ -421,28 +429,16 @@ var page = function(call, settings) {
   var context_page = field(call instanceof Dict ? call["context"] !== void 0 ? call["context"] : null : field(call, "context", null), "page", null);
   if (setting(settings, "record_page_view")) {
     var view = dict({});
-    var url = text(props instanceof Dict ? props["url"] !== void 0 ? props["url"] : null : field(props, "url", null));
-    if (url === "") {
-      var url = text(context_page instanceof Dict ? context_page["url"] !== void 0 ? context_page["url"] : null : field(context_page, "url", null));
-    }
+    var url = text_of(props, context_page, "url");
     if (url !== "") {
       view["Viewed URL"] = text_value(url, settings);
     }
-    var referrer = text(props instanceof Dict ? props["referrer"] !== void 0 ? props["referrer"] : null : field(props, "referrer", null));
-    if (referrer === "") {
-      var referrer = text(context_page instanceof Dict ? context_page["referrer"] !== void 0 ? context_page["referrer"] : null : field(context_page, "referrer", null));
-    }
+    var referrer = text_of(props, context_page, "referrer");
     view["Referrer"] = referrer !== "" ? text_value(referrer, settings) : "Direct";
     push(ops, ["record", PAGE_VIEW, view]);
   }
-  var py_name = text(call instanceof Dict ? call["name"] !== void 0 ? call["name"] : null : field(call, "name", null));
-  if (py_name === "") {
-    var py_name = text(props instanceof Dict ? props["name"] !== void 0 ? props["name"] : null : field(props, "name", null));
-  }
-  var category = text(call instanceof Dict ? call["category"] !== void 0 ? call["category"] : null : field(call, "category", null));
-  if (category === "") {
-    var category = text(props instanceof Dict ? props["category"] !== void 0 ? props["category"] : null : field(props, "category", null));
-  }
+  var py_name = text_of(call, props, "name");
+  var category = text_of(call, props, "category");
   var label3 = "";
   if (py_name !== "" && setting(settings, "track_named_pages")) {
     var label3 = py_name;
@@ -455,10 +451,7 @@ var page = function(call, settings) {
   return ops;
 };
 var screen = function(call, settings) {
-  var py_name = text(call instanceof Dict ? call["name"] !== void 0 ? call["name"] : null : field(call, "name", null));
-  if (py_name === "") {
-    var py_name = text(field(call instanceof Dict ? call["properties"] !== void 0 ? call["properties"] : null : field(call, "properties", null), "name", null));
-  }
+  var py_name = text_of(call, call instanceof Dict ? call["properties"] !== void 0 ? call["properties"] : null : field(call, "properties", null), "name");
   if (py_name === "") {
     return [];
   }

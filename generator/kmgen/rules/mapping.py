@@ -42,6 +42,15 @@ def timestamp(call):
     return seconds
 
 
+def text_of(first, second, key):
+    """The text of ``first[key]``, else of ``second[key]`` (where Segment and RudderStack put
+    the same field in different places)."""
+    value = text(field(first, key, None))
+    if value == '':
+        value = text(field(second, key, None))
+    return value
+
+
 def is_order_completed(name):
     """``Order Completed`` (spec v2) or ``Completed Order`` (v1), any case, spaces or
     underscores (``name`` is the event squashed): Segment's ecommerce spec accepts all of
@@ -75,10 +84,11 @@ def identify(call, settings):
         props['id'] = text_value(user_id, settings)
     if size(props) > 0:
         push(ops, ['set', limited(props, settings)])
-    if is_boolean(field(call, 'mobile', None)) and field(call, 'mobile', None) == True:
-        mobile = {}
-        mobile[MOBILE_SESSION] = 'Yes'
-        push(ops, ['set', mobile])
+    mobile = field(call, 'mobile', None)
+    if is_boolean(mobile) and mobile == True:
+        session = {}
+        session[MOBILE_SESSION] = 'Yes'
+        push(ops, ['set', session])
     return ops
 
 
@@ -155,22 +165,14 @@ def page(call, settings):
     context_page = field(field(call, 'context', None), 'page', None)
     if setting(settings, 'record_page_view'):
         view = {}
-        url = text(field(props, 'url', None))
-        if url == '':
-            url = text(field(context_page, 'url', None))
+        url = text_of(props, context_page, 'url')
         if url != '':
             view['Viewed URL'] = text_value(url, settings)
-        referrer = text(field(props, 'referrer', None))
-        if referrer == '':
-            referrer = text(field(context_page, 'referrer', None))
+        referrer = text_of(props, context_page, 'referrer')
         view['Referrer'] = text_value(referrer, settings) if referrer != '' else 'Direct'
         push(ops, ['record', PAGE_VIEW, view])
-    name = text(field(call, 'name', None))
-    if name == '':
-        name = text(field(props, 'name', None))
-    category = text(field(call, 'category', None))
-    if category == '':
-        category = text(field(props, 'category', None))
+    name = text_of(call, props, 'name')
+    category = text_of(call, props, 'category')
     label = ''
     if name != '' and setting(settings, 'track_named_pages'):
         label = name
@@ -183,9 +185,7 @@ def page(call, settings):
 
 def screen(call, settings):
     """screen(name, properties) -> record(Viewed <name> Screen), properties prefixed "Screen - "."""
-    name = text(field(call, 'name', None))
-    if name == '':
-        name = text(field(field(call, 'properties', None), 'name', None))
+    name = text_of(call, field(call, 'properties', None), 'name')
     if name == '':
         return []
     return [viewed(call, 'Screen', name, settings)]
