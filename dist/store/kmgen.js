@@ -872,7 +872,7 @@
   }
 
   // integration.js
-  var SETTINGS = { "group_prefix": "Group", "prefix_properties": true, "record_page_view": true, "track_categorized_pages": true, "track_named_pages": true };
+  var SETTINGS = assign(new Dict(), { "group_prefix": "Group", "prefix_properties": true, "record_page_view": true, "track_categorized_pages": true, "track_named_pages": true });
   SETTINGS.notes = [];
   var API_NAME = "analytics";
   var INITIAL_PAGE = true;

@@ -871,7 +871,7 @@ function aliasToCurrentIdentity(userId, settings, state2) {
 }
 
 // plugin.js
-var SETTINGS = { "group_prefix": "Group", "prefix_properties": true, "record_page_view": true, "track_categorized_pages": true, "track_named_pages": true };
+var SETTINGS = assign(new Dict(), { "group_prefix": "Group", "prefix_properties": true, "record_page_view": true, "track_categorized_pages": true, "track_named_pages": true });
 SETTINGS.notes = [];
 function load(w, d, nonce) {
   var q = w._kmq = w._kmq || [];

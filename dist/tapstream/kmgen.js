@@ -685,7 +685,7 @@
   }
 
   // integration.js
-  var SETTINGS = { "group_prefix": "Company", "prefix_properties": false, "record_page_view": false, "track_categorized_pages": false, "track_named_pages": true };
+  var SETTINGS = assign(new Dict(), { "group_prefix": "Company", "prefix_properties": false, "record_page_view": false, "track_categorized_pages": false, "track_named_pages": true });
   SETTINGS.notes = [];
   var API_NAME = "kmAnalytics";
   var INITIAL_PAGE = true;

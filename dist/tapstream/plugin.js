@@ -684,7 +684,7 @@ function aliasToCurrentIdentity(userId, settings, state2) {
 }
 
 // plugin.js
-var SETTINGS = { "group_prefix": "Company", "prefix_properties": false, "record_page_view": false, "track_categorized_pages": false, "track_named_pages": true };
+var SETTINGS = assign(new Dict(), { "group_prefix": "Company", "prefix_properties": false, "record_page_view": false, "track_categorized_pages": false, "track_named_pages": true });
 SETTINGS.notes = [];
 function load(w, d, nonce) {
   var q = w._kmq = w._kmq || [];
