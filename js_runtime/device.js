@@ -126,7 +126,7 @@ export function copy(value, depth) {
     pending = pending || problem;
     return value;
   } finally {
-    stack.length = base;
+    if (stack.length !== base) stack.length = base;   // only after a throw: a length write is slow in V8
     work = savedWork;
     problem = savedProblem;
   }

@@ -627,7 +627,7 @@ function copy(value, depth) {
     pending = pending || problem;
     return value;
   } finally {
-    stack.length = base;
+    if (stack.length !== base) stack.length = base;
     work = savedWork;
     problem = savedProblem;
   }

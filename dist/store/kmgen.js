@@ -815,7 +815,7 @@
       pending = pending || problem;
       return value;
     } finally {
-      stack.length = base;
+      if (stack.length !== base) stack.length = base;
       work = savedWork;
       problem = savedProblem;
     }
